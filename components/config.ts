@@ -1,0 +1,360 @@
+// Typed, validated stack configuration: every key, its default (the
+// tutorial's stack) and what is allowed, in one place. Parsing is pure so the
+// rules are testable without a Pulumi engine; `loadSettings` adapts it to
+// `pulumi.Config`. All problems are reported at once, before any resource
+// exists.
+import * as crypto from "crypto";
+import * as net from "net";
+
+export const KEY_ALGORITHMS = ["RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384"] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+
+/**
+ * self-signed: the tutorial's setup, a certificate signed by its own key.
+ * local-ca: a local certificate authority (trust it once) signs the server certificate.
+ * csr: serves a self-signed certificate and outputs a CSR for a public CA.
+ * provided: serves a certificate the user brings (with its key, or the CSR's key).
+ */
+export const TLS_MODES = ["self-signed", "local-ca", "csr", "provided"] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+export interface CertificateSubject {
+    country: string;
+    province: string;
+    locality: string;
+    organization: string;
+    organizationalUnit: string;
+    commonName: string;
+}
+
+export interface StackSettings {
+    /** Number of Flask + Gunicorn containers behind Nginx. */
+    replicas: number;
+    /** Host port published for HTTPS / HTTP (HTTP only redirects). */
+    httpsPort: number;
+    httpPort: number;
+    /** Host address the ports are bound to; 127.0.0.1 keeps the stack private to the machine. */
+    bindAddress: string;
+    tlsMode: TlsMode;
+    certSubject: CertificateSubject;
+    certDnsNames: string[];
+    certIpAddresses: string[];
+    certValidityDays: number;
+    /** A certificate this close to expiry is replaced on the next `pulumi up`. */
+    certRenewalDays: number;
+    keyAlgorithm: KeyAlgorithm;
+    /** PEM certificate (chain) for tlsMode "provided". */
+    providedCertificatePem?: string;
+    /** Base image of both Dockerfiles (Debian stable slim by default). */
+    baseImage: string;
+    /** Gunicorn processes per replica; 0 means "one per CPU the container sees". */
+    appWorkers: number;
+    appThreads: number;
+    appMemoryMb: number;
+    proxyMemoryMb: number;
+    /** Requests per second and burst allowed per client address under /api/. */
+    rateLimitPerSecond: number;
+    rateLimitBurst: number;
+    /** Largest request body accepted, by Nginx and by the app. */
+    maxBodyKb: number;
+    /** Private subnet of the app network; replicas get fixed addresses in it. */
+    appSubnet: string;
+}
+
+export const DEFAULTS: StackSettings = {
+    replicas: 2,
+    httpsPort: 443,
+    httpPort: 80,
+    bindAddress: "127.0.0.1",
+    tlsMode: "self-signed",
+    certSubject: {
+        country: "KE",
+        province: "Nairobi",
+        locality: "Nairobi",
+        organization: "Teaching Lab",
+        organizationalUnit: "IT Department",
+        commonName: "localhost",
+    },
+    certDnsNames: ["localhost", "customized-ubuntu-server-smm"],
+    certIpAddresses: ["127.0.0.1"],
+    certValidityDays: 90,
+    certRenewalDays: 30,
+    keyAlgorithm: "RSA-2048",
+    baseImage: "debian:trixie-slim",
+    appWorkers: 0,
+    appThreads: 4,
+    appMemoryMb: 256,
+    proxyMemoryMb: 128,
+    rateLimitPerSecond: 100,
+    rateLimitBurst: 200,
+    maxBodyKb: 64,
+    appSubnet: "10.213.77.0/24",
+};
+
+/** Bounds of the integer keys: [min, max]. */
+const INTEGER_BOUNDS = {
+    replicas: [1, 32],
+    httpsPort: [1, 65535],
+    httpPort: [1, 65535],
+    certValidityDays: [1, 825],
+    certRenewalDays: [1, 824],
+    appWorkers: [0, 64],
+    appThreads: [1, 64],
+    appMemoryMb: [64, 65536],
+    proxyMemoryMb: [32, 65536],
+    rateLimitPerSecond: [1, 1000000],
+    rateLimitBurst: [0, 1000000],
+    maxBodyKb: [1, 102400],
+} as const satisfies Partial<Record<keyof StackSettings, readonly [number, number]>>;
+
+type IntegerKey = keyof typeof INTEGER_BOUNDS;
+
+const SUBJECT_KEYS: Record<keyof CertificateSubject, string> = {
+    country: "certCountry",
+    province: "certProvince",
+    locality: "certLocality",
+    organization: "certOrganization",
+    organizationalUnit: "certOrganizationalUnit",
+    commonName: "certCommonName",
+};
+
+/** Every configuration key the program reads (without the project prefix). */
+export const CONFIG_KEYS: readonly string[] = [
+    ...Object.keys(INTEGER_BOUNDS),
+    "bindAddress",
+    "tlsMode",
+    ...Object.values(SUBJECT_KEYS),
+    "certDnsNames",
+    "certIpAddresses",
+    "keyAlgorithm",
+    "tlsCertificatePem",
+    "tlsPrivateKeyPem",
+    "baseImage",
+    "appSubnet",
+];
+
+export class ConfigError extends Error {
+    constructor(readonly problems: string[]) {
+        super(`Invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
+        this.name = "ConfigError";
+    }
+}
+
+/** Reads a raw value by key: strings, numbers, booleans or arrays as Pulumi config yields them. */
+export type RawConfig = (key: string) => unknown;
+
+/**
+ * Parses and validates the configuration. `prefix` is only used in messages
+ * (e.g. "https-ml-api:") so they name the key as the user typed it.
+ */
+export function parseSettings(raw: RawConfig, prefix = ""): StackSettings {
+    const problems: string[] = [];
+    const name = (key: string) => `${prefix}${key}`;
+    const show = (value: unknown) => {
+        const shown = JSON.stringify(value) ?? String(value);
+        return shown.length > 60 ? `${shown.slice(0, 56)}..."` : shown;
+    };
+
+    const integer = (key: IntegerKey): number => {
+        const value = raw(key);
+        const [min, max] = INTEGER_BOUNDS[key];
+        if (value === undefined || value === "") return DEFAULTS[key];
+        const parsed = typeof value === "number" ? value : typeof value === "string" && /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN;
+        if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+            problems.push(`${name(key)} is ${show(value)}: expected a whole number from ${min} to ${max}`);
+            return DEFAULTS[key];
+        }
+        return parsed;
+    };
+
+    const text = (key: string, fallback: string, check: (v: string) => string | undefined): string => {
+        const value = raw(key);
+        if (value === undefined) return fallback;
+        if (typeof value !== "string") {
+            problems.push(`${name(key)} is ${show(value)}: expected a string`);
+            return fallback;
+        }
+        const trimmed = value.trim();
+        const problem = check(trimmed);
+        if (problem) {
+            problems.push(`${name(key)} is ${show(value)}: ${problem}`);
+            return fallback;
+        }
+        return trimmed;
+    };
+
+    const oneOf = <T extends string>(key: string, allowed: readonly T[], fallback: T): T =>
+        text(key, fallback, (v) => (allowed.includes(v as T) ? undefined : `expected one of ${allowed.join(", ")}`)) as T;
+
+    const list = (key: string, fallback: string[], check: (item: string) => string | undefined, allowEmpty: boolean): string[] => {
+        const value = raw(key);
+        if (value === undefined) return fallback;
+        const items = toStringList(value);
+        if (items === undefined) {
+            problems.push(`${name(key)} is ${show(value)}: expected a list of strings (a YAML list, a JSON array or comma-separated)`);
+            return fallback;
+        }
+        if (!allowEmpty && items.length === 0) {
+            problems.push(`${name(key)} is empty: expected at least one entry`);
+            return fallback;
+        }
+        const bad = items.map((item) => [item, check(item)] as const).filter(([, problem]) => problem);
+        for (const [item, problem] of bad) problems.push(`${name(key)} has ${show(item)}: ${problem}`);
+        return bad.length ? fallback : [...new Set(items)];
+    };
+
+    const subjectField = (field: keyof CertificateSubject): string =>
+        text(SUBJECT_KEYS[field], DEFAULTS.certSubject[field], (v) =>
+            field === "country"
+                ? /^[A-Z]{2}$/.test(v) ? undefined : "expected a two-letter ISO 3166 country code such as KE"
+                : v.length === 0 ? "must not be empty" : v.length > 64 ? "expected at most 64 characters" : undefined,
+        );
+
+    const settings: StackSettings = {
+        replicas: integer("replicas"),
+        httpsPort: integer("httpsPort"),
+        httpPort: integer("httpPort"),
+        bindAddress: text("bindAddress", DEFAULTS.bindAddress, (v) => (net.isIP(v) ? undefined : "expected an IPv4 or IPv6 address such as 127.0.0.1 (0.0.0.0 exposes the stack on every interface)")),
+        tlsMode: oneOf("tlsMode", TLS_MODES, DEFAULTS.tlsMode),
+        certSubject: {
+            country: subjectField("country"),
+            province: subjectField("province"),
+            locality: subjectField("locality"),
+            organization: subjectField("organization"),
+            organizationalUnit: subjectField("organizationalUnit"),
+            commonName: subjectField("commonName"),
+        },
+        certDnsNames: list("certDnsNames", DEFAULTS.certDnsNames, dnsNameProblem, true),
+        certIpAddresses: list("certIpAddresses", DEFAULTS.certIpAddresses, (v) => (net.isIP(v) ? undefined : "expected an IPv4 or IPv6 address"), true),
+        certValidityDays: integer("certValidityDays"),
+        certRenewalDays: integer("certRenewalDays"),
+        keyAlgorithm: oneOf("keyAlgorithm", KEY_ALGORITHMS, DEFAULTS.keyAlgorithm),
+        providedCertificatePem: raw("tlsCertificatePem") === undefined ? undefined : text("tlsCertificatePem", "", pemCertificateProblem),
+        baseImage: text("baseImage", DEFAULTS.baseImage, (v) => (IMAGE_REFERENCE.test(v) ? undefined : "expected an image reference such as debian:trixie-slim")),
+        appWorkers: integer("appWorkers"),
+        appThreads: integer("appThreads"),
+        appMemoryMb: integer("appMemoryMb"),
+        proxyMemoryMb: integer("proxyMemoryMb"),
+        rateLimitPerSecond: integer("rateLimitPerSecond"),
+        rateLimitBurst: integer("rateLimitBurst"),
+        maxBodyKb: integer("maxBodyKb"),
+        appSubnet: text("appSubnet", DEFAULTS.appSubnet, subnetProblem),
+    };
+
+    // Rules that relate keys to each other.
+    if (settings.certRenewalDays >= settings.certValidityDays) {
+        problems.push(
+            `${name("certRenewalDays")} is ${settings.certRenewalDays} but ${name("certValidityDays")} is ${settings.certValidityDays}: ` +
+                "the renewal window must be shorter than the validity, or every `pulumi up` would replace the certificate",
+        );
+    }
+    if (settings.tlsMode === "provided" && !settings.providedCertificatePem) {
+        problems.push(`${name("tlsCertificatePem")} is not set: tlsMode "provided" needs the certificate (PEM); set it with \`pulumi config set tlsCertificatePem -- "$(cat server.crt)"\``);
+    }
+    if (settings.httpsPort === settings.httpPort) {
+        problems.push(`${name("httpsPort")} and ${name("httpPort")} are both ${settings.httpsPort}: expected two different ports`);
+    }
+    if (settings.certDnsNames.length + settings.certIpAddresses.length === 0) {
+        problems.push(`${name("certDnsNames")} and ${name("certIpAddresses")} are both empty: the certificate needs at least one name to be valid for`);
+    }
+    const capacity = subnetCapacity(settings.appSubnet);
+    if (capacity !== undefined && settings.replicas > capacity) {
+        problems.push(`${name("replicas")} is ${settings.replicas} but ${name("appSubnet")} ${settings.appSubnet} has room for ${capacity} replicas: use a larger subnet`);
+    }
+
+    if (problems.length) throw new ConfigError(problems);
+    return settings;
+}
+
+function pemCertificateProblem(pem: string): string | undefined {
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) return "expected a PEM certificate (-----BEGIN CERTIFICATE-----)";
+    try {
+        new crypto.X509Certificate(pem);
+        return undefined;
+    } catch {
+        return "the PEM does not parse as an X.509 certificate";
+    }
+}
+
+const IMAGE_REFERENCE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+
+function toStringList(value: unknown): string[] | undefined {
+    if (Array.isArray(value)) return value.every((v) => typeof v === "string") ? value.map((v) => v.trim()) : undefined;
+    if (typeof value !== "string") return undefined;
+    const trimmed = value.trim();
+    if (trimmed.startsWith("[")) {
+        try {
+            return toStringList(JSON.parse(trimmed));
+        } catch {
+            return undefined;
+        }
+    }
+    return trimmed === "" ? [] : trimmed.split(",").map((v) => v.trim());
+}
+
+/** RFC 1123 host names, with an optional leading wildcard label. */
+export function dnsNameProblem(name: string): string | undefined {
+    const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
+    const labels = name.split(".");
+    const ok =
+        name.length > 0 &&
+        name.length <= 253 &&
+        !net.isIP(name) &&
+        labels.every((l, i) => (i === 0 && l === "*" && labels.length > 2) || label.test(l)) &&
+        !/^\d+$/.test(labels[labels.length - 1]);
+    return ok ? undefined : "expected a DNS name such as localhost or api.example.com (letters, digits and hyphens, dot-separated)";
+}
+
+function parseSubnet(cidr: string): { base: number; bits: number } | undefined {
+    const match = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr);
+    if (!match || net.isIPv4(match[1]) === false) return undefined;
+    const bits = Number(match[2]);
+    const base = match[1].split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
+    return bits <= 32 ? { base, bits } : undefined;
+}
+
+function subnetProblem(cidr: string): string | undefined {
+    const subnet = parseSubnet(cidr);
+    if (!subnet) return "expected an IPv4 subnet in CIDR form such as 10.213.77.0/24";
+    if (subnet.bits < 16 || subnet.bits > 28) return "expected a prefix length from /16 to /28";
+    if (subnet.base % 2 ** (32 - subnet.bits) !== 0) return "the address has host bits set; expected the network address";
+    const first = Math.floor(subnet.base / 2 ** 24);
+    const second = Math.floor(subnet.base / 2 ** 16) % 256;
+    const isPrivate = first === 10 || (first === 172 && second >= 16 && second <= 31) || (first === 192 && second === 168);
+    return isPrivate ? undefined : "expected a private (RFC 1918) subnet";
+}
+
+/** Replica addresses start at host .10 of the subnet; the first ones are left to Docker (gateway). */
+const FIRST_REPLICA_HOST = 10;
+
+function subnetCapacity(cidr: string): number | undefined {
+    const subnet = parseSubnet(cidr);
+    return subnet ? 2 ** (32 - subnet.bits) - FIRST_REPLICA_HOST - 1 : undefined;
+}
+
+/** The fixed address of replica `index` (0-based) in the app subnet. */
+export function replicaAddress(cidr: string, index: number): string {
+    const subnet = parseSubnet(cidr);
+    if (!subnet) throw new Error(`not a subnet: ${cidr}`);
+    const address = subnet.base + FIRST_REPLICA_HOST + index;
+    return [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join(".");
+}
+
+/** Reads the settings of the current stack; throws ConfigError with every problem found. */
+export function loadSettings(config: { name: string; get(key: string): string | undefined }): StackSettings {
+    const raw: RawConfig = (key) => {
+        const value = config.get(key);
+        if (value === undefined) return undefined;
+        // Structured values (YAML lists) arrive JSON-encoded.
+        return value.trim().startsWith("[") ? safeJson(value) : value;
+    };
+    return parseSettings(raw, `${config.name}:`);
+}
+
+function safeJson(value: string): unknown {
+    try {
+        return JSON.parse(value);
+    } catch {
+        return value;
+    }
+}

@@ -1,0 +1,57 @@
+// Container hardening shared by every container of the stack, as data: the
+// stack passes it to docker.Container, and the image tests turn the same data
+// into `docker run` flags, so what is tested is what is deployed.
+import * as docker from "@pulumi/docker";
+
+export interface Hardening {
+    user: string;
+    memoryMb: number;
+    /** Cap on processes (and threads) of the container's user, via RLIMIT_NPROC. */
+    maxProcesses: number;
+    /** Writable tmpfs mounts on an otherwise read-only root filesystem. */
+    tmpfs: Record<string, string>;
+}
+
+export const LOG_OPTIONS = { "max-size": "10m", "max-file": "3" };
+export const RESTART_POLICY = "unless-stopped";
+export const SECURITY_OPTIONS = ["no-new-privileges:true"];
+export const DROPPED_CAPABILITIES = ["ALL"];
+
+/** The docker.Container arguments that harden a container. */
+export function hardenedContainerArgs(h: Hardening) {
+    return {
+        user: h.user,
+        readOnly: true,
+        tmpfs: h.tmpfs,
+        securityOpts: SECURITY_OPTIONS,
+        capabilities: { drops: DROPPED_CAPABILITIES },
+        memory: h.memoryMb,
+        // Equal to memory: no swap, so the limit is a real limit.
+        memorySwap: h.memoryMb,
+        ulimits: [
+            { name: "nproc", soft: h.maxProcesses, hard: h.maxProcesses },
+            { name: "nofile", soft: 65536, hard: 65536 },
+        ],
+        restart: RESTART_POLICY,
+        logDriver: "json-file",
+        logOpts: LOG_OPTIONS,
+    } satisfies Partial<docker.ContainerArgs>;
+}
+
+/** The same hardening as `docker run` flags (for the image tests). */
+export function dockerRunFlags(h: Hardening): string[] {
+    return [
+        `--user=${h.user}`,
+        "--read-only",
+        ...Object.entries(h.tmpfs).map(([path, options]) => `--tmpfs=${path}${options ? `:${options}` : ""}`),
+        ...SECURITY_OPTIONS.map((o) => `--security-opt=${o}`),
+        ...DROPPED_CAPABILITIES.map((c) => `--cap-drop=${c}`),
+        `--memory=${h.memoryMb}m`,
+        `--memory-swap=${h.memoryMb}m`,
+        `--ulimit=nproc=${h.maxProcesses}:${h.maxProcesses}`,
+        "--ulimit=nofile=65536:65536",
+        `--restart=${RESTART_POLICY}`,
+        "--log-driver=json-file",
+        ...Object.entries(LOG_OPTIONS).map(([k, v]) => `--log-opt=${k}=${v}`),
+    ];
+}

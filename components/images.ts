@@ -1,0 +1,53 @@
+// The two images the stack runs, built by Pulumi from the repository: the
+// Flask + Gunicorn app (app/) and Nginx with the static frontend (nginx/).
+// Local images only: nothing is pushed, and containers run them by their
+// image ID (repoDigest), so a code change rolls the containers and no change
+// rebuilds nothing.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+
+export interface ServiceImagesArgs {
+    /** Prefix of the local image names, e.g. "mlapi-dev". */
+    namePrefix: string;
+    /** Base image of both Dockerfiles. */
+    baseImage: string;
+    /** Build contexts, relative to the project directory (where `pulumi up` runs). */
+    appContext?: string;
+    proxyContext?: string;
+}
+
+/** The build of one image, in the shape `docker.Image` takes. Pure, for tests. */
+export function imageBuild(context: string, baseImage: string): docker.types.input.DockerBuild {
+    return {
+        context,
+        // Relative to the working directory, not the context (provider behaviour).
+        dockerfile: `${context}/Dockerfile`,
+        args: { BASE_IMAGE: baseImage },
+    };
+}
+
+export class ServiceImages extends pulumi.ComponentResource {
+    /** Image IDs (sha256:...) to run containers from. */
+    readonly appImageId: pulumi.Output<string>;
+    readonly proxyImageId: pulumi.Output<string>;
+    /** Human-readable references (name:tag). */
+    readonly appImageName: pulumi.Output<string>;
+    readonly proxyImageName: pulumi.Output<string>;
+
+    constructor(name: string, args: ServiceImagesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mlapi:images:ServiceImages", name, {}, opts);
+        const build = (component: string, context: string) =>
+            new docker.Image(
+                `${name}-${component}`,
+                { imageName: `${args.namePrefix}-${component}:latest`, build: imageBuild(context, args.baseImage), skipPush: true },
+                { parent: this },
+            );
+        const app = build("app", args.appContext ?? "app");
+        const proxy = build("proxy", args.proxyContext ?? "nginx");
+        this.appImageId = app.repoDigest;
+        this.proxyImageId = proxy.repoDigest;
+        this.appImageName = app.imageName;
+        this.proxyImageName = proxy.imageName;
+        this.registerOutputs({ appImageId: this.appImageId, proxyImageId: this.proxyImageId });
+    }
+}

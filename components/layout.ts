@@ -1,0 +1,31 @@
+// Where things live inside the containers: shared by the stack, the
+// Dockerfiles' tests and the end-to-end harness, so they cannot drift apart.
+
+/** The app image runs Gunicorn as this unprivileged user (created in app/Dockerfile). */
+export const APP_USER = "10001:10001";
+export const APP_PORT = 8000;
+export const APP_HEALTH_PATH = "/api/health";
+
+/** Debian's www-data: the Nginx image runs as it, never as root (see nginx/Dockerfile). */
+export const PROXY_UID = 33;
+export const PROXY_USER = `${PROXY_UID}:${PROXY_UID}`;
+/** Unprivileged ports inside the proxy container; the host's 443/80 map onto them. */
+export const PROXY_HTTPS_PORT = 8443;
+export const PROXY_HTTP_PORT = 8080;
+
+/**
+ * The rendered config, certificate and key are uploaded at deploy time into a
+ * volume mounted here (Docker refuses uploads to a read-only root
+ * filesystem; a volume path is allowed). nginx/Dockerfile starts Nginx with
+ * the config from this directory.
+ */
+export const PROXY_DEPLOY_DIR = "/etc/nginx/deploy";
+export const PROXY_FILES = {
+    config: `${PROXY_DEPLOY_DIR}/nginx.conf`,
+    certificate: `${PROXY_DEPLOY_DIR}/server.crt`,
+    certificateKey: `${PROXY_DEPLOY_DIR}/server.key`,
+};
+/** The static frontend, baked into the Nginx image. */
+export const PROXY_STATIC_ROOT = "/usr/share/nginx/html";
+/** The only writable place in the proxy container (a tmpfs). */
+export const PROXY_RUNTIME_DIR = "/tmp";

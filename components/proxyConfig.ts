@@ -1,0 +1,61 @@
+// The Nginx config component: takes the certificate outputs and the replica
+// list and renders what the proxy container receives at deploy time.
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { NginxLimits, IMAGE_NGINX_VERSION, renderNginxConfig } from "./nginxConfig";
+import { PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_RUNTIME_DIR, PROXY_STATIC_ROOT, PROXY_UID } from "./layout";
+
+export interface NginxConfigArgs {
+    certPem: pulumi.Input<string>;
+    privateKeyPem: pulumi.Input<string>;
+    /** "address:port" of each app replica. */
+    upstreams: pulumi.Input<pulumi.Input<string>[]>;
+    serverNames: string[];
+    /** Host port users reach HTTPS on (for redirects). */
+    publicHttpsPort: number;
+    limits: NginxLimits;
+}
+
+/** The proxy's rendered config for the container, with container paths. */
+export function containerNginxConfig(args: { serverNames: string[]; upstreams: string[]; publicHttpsPort: number; limits: NginxLimits }): string {
+    return renderNginxConfig({
+        serverNames: args.serverNames,
+        upstreams: args.upstreams,
+        listenHttpsPort: PROXY_HTTPS_PORT,
+        listenHttpPort: PROXY_HTTP_PORT,
+        publicHttpsPort: args.publicHttpsPort,
+        nginxVersion: IMAGE_NGINX_VERSION,
+        limits: args.limits,
+        paths: {
+            certificate: PROXY_FILES.certificate,
+            certificateKey: PROXY_FILES.certificateKey,
+            staticRoot: PROXY_STATIC_ROOT,
+            runtimeDir: PROXY_RUNTIME_DIR,
+            mimeTypes: "/etc/nginx/mime.types",
+            accessLog: "/dev/stdout",
+            errorLog: "stderr",
+        },
+    });
+}
+
+export class NginxConfig extends pulumi.ComponentResource {
+    /** The rendered nginx.conf. */
+    readonly configText: pulumi.Output<string>;
+    /** Files for the proxy container: config, certificate and key (0600, secret). */
+    readonly uploads: docker.types.input.ContainerUpload[];
+
+    constructor(name: string, args: NginxConfigArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mlapi:proxy:NginxConfig", name, {}, opts);
+        this.configText = pulumi.output(args.upstreams).apply((upstreams) =>
+            containerNginxConfig({ serverNames: args.serverNames, upstreams, publicHttpsPort: args.publicHttpsPort, limits: args.limits }),
+        );
+        const owner = String(PROXY_UID);
+        // Only the key's content is secret, so diffs of the config stay readable.
+        this.uploads = [
+            { file: PROXY_FILES.config, content: this.configText, permissions: "0644" },
+            { file: PROXY_FILES.certificate, content: args.certPem, permissions: "0644" },
+            { file: PROXY_FILES.certificateKey, content: pulumi.secret(args.privateKeyPem), owner, group: owner, permissions: "0600" },
+        ];
+        this.registerOutputs({ configText: this.configText });
+    }
+}
