@@ -11,7 +11,7 @@ import { siteUrl } from "./components/urls";
 
 const config = new pulumi.Config();
 // Validates every key before any resource exists; a bad value stops here.
-const settings = loadSettings(config);
+const settings = loadSettings(config, Object.keys(pulumi.runtime.allConfig()));
 const namePrefix = `mlapi-${pulumi.getStack()}`;
 
 const certificate = new TlsCertificate("server", {

@@ -147,8 +147,13 @@ export type RawConfig = (key: string) => unknown;
  * Parses and validates the configuration. `prefix` is only used in messages
  * (e.g. "https-ml-api:") so they name the key as the user typed it.
  */
-export function parseSettings(raw: RawConfig, prefix = ""): StackSettings {
+export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[] = []): StackSettings {
     const problems: string[] = [];
+    // A typo (`replica`) would otherwise silently fall back to a default.
+    for (const key of presentKeys.filter((k) => !CONFIG_KEYS.includes(k))) {
+        const close = CONFIG_KEYS.find((known) => known.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
+        problems.push(`${prefix}${key} is not a setting of this stack${close ? ` (did you mean ${prefix}${close}?)` : ""}; the settings are listed in README.md`);
+    }
     const name = (key: string) => `${prefix}${key}`;
     const show = (value: unknown) => {
         const shown = JSON.stringify(value) ?? String(value);
@@ -340,15 +345,20 @@ export function replicaAddress(cidr: string, index: number): string {
     return [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join(".");
 }
 
-/** Reads the settings of the current stack; throws ConfigError with every problem found. */
-export function loadSettings(config: { name: string; get(key: string): string | undefined }): StackSettings {
+/**
+ * Reads the settings of the current stack; throws ConfigError with every
+ * problem found. `allKeys` are the fully qualified keys set on the stack.
+ */
+export function loadSettings(config: { name: string; get(key: string): string | undefined }, allKeys: string[] = []): StackSettings {
     const raw: RawConfig = (key) => {
         const value = config.get(key);
         if (value === undefined) return undefined;
         // Structured values (YAML lists) arrive JSON-encoded.
         return value.trim().startsWith("[") ? safeJson(value) : value;
     };
-    return parseSettings(raw, `${config.name}:`);
+    const namespace = `${config.name}:`;
+    const ownKeys = allKeys.filter((k) => k.startsWith(namespace)).map((k) => k.slice(namespace.length));
+    return parseSettings(raw, namespace, ownKeys);
 }
 
 function safeJson(value: string): unknown {

@@ -1,0 +1,75 @@
+// Every bad value stops the program with a message naming the key, the value
+// and what is allowed; the defaults reproduce the tutorial's stack.
+import { ConfigError, DEFAULTS, parseSettings, replicaAddress } from "../../components/config";
+
+const parse = (values: Record<string, unknown>) => parseSettings((key) => values[key], "https-ml-api:");
+
+function problemsOf(values: Record<string, unknown>): string[] {
+    try {
+        parse(values);
+    } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        return (error as ConfigError).problems;
+    }
+    throw new Error(`expected ${JSON.stringify(values)} to be rejected`);
+}
+
+test("no config gives the tutorial's stack", () => {
+    expect(parse({})).toEqual(DEFAULTS);
+    expect(DEFAULTS).toMatchObject({ replicas: 2, keyAlgorithm: "RSA-2048", certValidityDays: 90, bindAddress: "127.0.0.1", httpsPort: 443, httpPort: 80 });
+});
+
+test("values arrive as strings, numbers or lists", () => {
+    const settings = parse({ replicas: "4", httpsPort: 8443, certDnsNames: ["a.example", "b.example"], certIpAddresses: "127.0.0.1, ::1", keyAlgorithm: "ECDSA-P256" });
+    expect(settings).toMatchObject({ replicas: 4, httpsPort: 8443, certDnsNames: ["a.example", "b.example"], certIpAddresses: ["127.0.0.1", "::1"], keyAlgorithm: "ECDSA-P256" });
+});
+
+test.each([
+    [{ replicas: "0" }, 'https-ml-api:replicas is "0": expected a whole number from 1 to 32'],
+    [{ replicas: "-1" }, 'https-ml-api:replicas is "-1": expected a whole number from 1 to 32'],
+    [{ replicas: "2.5" }, 'https-ml-api:replicas is "2.5": expected a whole number from 1 to 32'],
+    [{ replicas: "two" }, 'https-ml-api:replicas is "two": expected a whole number from 1 to 32'],
+    [{ replicas: 2.5 }, "https-ml-api:replicas is 2.5: expected a whole number from 1 to 32"],
+    [{ httpsPort: "0" }, 'https-ml-api:httpsPort is "0": expected a whole number from 1 to 65535'],
+    [{ httpPort: "70000" }, 'https-ml-api:httpPort is "70000": expected a whole number from 1 to 65535'],
+    [{ keyAlgorithm: "DSA-1024" }, 'https-ml-api:keyAlgorithm is "DSA-1024": expected one of RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384'],
+    [{ keyAlgorithm: "rsa-2048" }, 'https-ml-api:keyAlgorithm is "rsa-2048": expected one of RSA-2048'],
+    [{ certIpAddresses: "127.0.0.300" }, 'https-ml-api:certIpAddresses has "127.0.0.300": expected an IPv4 or IPv6 address'],
+    [{ certDnsNames: "local_host" }, 'https-ml-api:certDnsNames has "local_host": expected a DNS name'],
+    [{ certDnsNames: '["-bad.example"]' }, 'https-ml-api:certDnsNames has "-bad.example": expected a DNS name'],
+    [{ certValidityDays: "30", certRenewalDays: "30" }, "https-ml-api:certRenewalDays is 30 but https-ml-api:certValidityDays is 30: the renewal window must be shorter than the validity"],
+    [{ certValidityDays: "10" }, "https-ml-api:certRenewalDays is 30 but https-ml-api:certValidityDays is 10"],
+    [{ bindAddress: "localhost" }, 'https-ml-api:bindAddress is "localhost": expected an IPv4 or IPv6 address'],
+    [{ tlsMode: "letsencrypt" }, 'https-ml-api:tlsMode is "letsencrypt": expected one of self-signed, local-ca, csr, provided'],
+    [{ tlsMode: "provided" }, "https-ml-api:tlsCertificatePem is not set"],
+    [{ tlsCertificatePem: "hello" }, 'https-ml-api:tlsCertificatePem is "hello": expected a PEM certificate'],
+    [{ certCountry: "Kenya" }, 'https-ml-api:certCountry is "Kenya": expected a two-letter ISO 3166 country code'],
+    [{ baseImage: "Debian Trixie" }, 'https-ml-api:baseImage is "Debian Trixie": expected an image reference'],
+    [{ appSubnet: "8.8.8.0/24" }, 'https-ml-api:appSubnet is "8.8.8.0/24": expected a private (RFC 1918) subnet'],
+    [{ appSubnet: "10.0.0.1/24" }, "the address has host bits set"],
+    [{ appSubnet: "10.0.0.0/28", replicas: "8" }, "https-ml-api:replicas is 8 but https-ml-api:appSubnet 10.0.0.0/28 has room for 5 replicas"],
+    [{ httpsPort: "8080", httpPort: "8080" }, "https-ml-api:httpsPort and https-ml-api:httpPort are both 8080"],
+    [{ certDnsNames: "", certIpAddresses: "" }, "are both empty"],
+    [{ rateLimitPerSecond: "fast" }, 'https-ml-api:rateLimitPerSecond is "fast": expected a whole number from 1 to 1000000'],
+])("%j is rejected", (values, message) => {
+    expect(problemsOf(values).join("\n")).toContain(message);
+});
+
+test("every problem is reported at once", () => {
+    const problems = problemsOf({ replicas: "0", httpsPort: "70000", keyAlgorithm: "X", certIpAddresses: "nope" });
+    expect(problems).toHaveLength(4);
+    expect(problems.map((p) => p.split(" ")[0])).toEqual([
+        "https-ml-api:replicas", "https-ml-api:httpsPort", "https-ml-api:certIpAddresses", "https-ml-api:keyAlgorithm",
+    ]);
+});
+
+test("replica addresses are fixed and distinct", () => {
+    expect([0, 1, 4].map((i) => replicaAddress("10.213.77.0/24", i))).toEqual(["10.213.77.10", "10.213.77.11", "10.213.77.14"]);
+    expect(replicaAddress("172.20.0.0/16", 300)).toBe("172.20.1.54");
+});
+
+test("an unknown key (a typo) is refused, with the likely key", () => {
+    expect(() => parseSettings(() => undefined, "https-ml-api:", ["replica"])).toThrow(
+        "https-ml-api:replica is not a setting of this stack (did you mean https-ml-api:replicas?)",
+    );
+});

@@ -1,0 +1,109 @@
+// The renderer alone: its output for 1 and 5 replicas passes the real
+// `nginx -t` (Debian's Nginx), in the container layout and the test layout.
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { DEFAULTS, replicaAddress } from "../../components/config";
+import { NginxConfigInput, renderNginxConfig, supportsHttp2Directive, IMAGE_NGINX_VERSION } from "../../components/nginxConfig";
+import { containerNginxConfig } from "../../components/proxyConfig";
+import { generateKey, selfSignedCert } from "../support/openssl";
+import { hostNginxVersion } from "../support/nginx";
+
+const limits = { rateLimitPerSecond: 100, rateLimitBurst: 200, maxBodyKb: 64 };
+let dir: string;
+
+beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-nginx-unit-"));
+    const keyPem = generateKey("RSA-2048");
+    fs.writeFileSync(path.join(dir, "server.key"), keyPem, { mode: 0o600 });
+    fs.writeFileSync(
+        path.join(dir, "server.crt"),
+        selfSignedCert({ keyPem, subject: DEFAULTS.certSubject, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityHours: 24, allowedUses: ["serverAuth"] }),
+    );
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function hostInput(replicas: number): NginxConfigInput {
+    return {
+        serverNames: ["localhost", "127.0.0.1"],
+        upstreams: Array.from({ length: replicas }, (_, i) => `127.0.0.1:${19000 + i}`),
+        listenHttpsPort: 18443,
+        listenHttpPort: 18080,
+        listenAddress: "127.0.0.1",
+        publicHttpsPort: 18443,
+        nginxVersion: hostNginxVersion(),
+        limits,
+        paths: {
+            certificate: path.join(dir, "server.crt"),
+            certificateKey: path.join(dir, "server.key"),
+            staticRoot: path.resolve(__dirname, "../../nginx/html"),
+            runtimeDir: dir,
+            mimeTypes: "/etc/nginx/mime.types",
+            accessLog: path.join(dir, "access.log"),
+            errorLog: path.join(dir, "error.log"),
+        },
+    };
+}
+
+function nginxTest(config: string): { ok: boolean; output: string } {
+    const file = path.join(dir, "nginx.conf");
+    fs.writeFileSync(file, config);
+    const result = spawnSync("nginx", ["-t", "-c", file, "-e", path.join(dir, "error.log")], { encoding: "utf8" });
+    return { ok: result.status === 0, output: result.stderr };
+}
+
+describe.each([1, 5])("%i replica(s)", (replicas) => {
+    test("the config lists every replica once and passes nginx -t", () => {
+        const input = hostInput(replicas);
+        const config = renderNginxConfig(input);
+        for (const upstream of input.upstreams) expect(config.split(`server ${upstream} `)).toHaveLength(2);
+        const result = nginxTest(config);
+        expect(result.output).toContain("test is successful");
+        expect(result.output).not.toMatch(/\[warn\]/);
+        expect(result.ok).toBe(true);
+    });
+
+    test("the container config uses the container's paths and ports (nginx -t on it runs in the image tests)", () => {
+        const upstreams = Array.from({ length: replicas }, (_, i) => `${replicaAddress(DEFAULTS.appSubnet, i)}:8000`);
+        const config = containerNginxConfig({ serverNames: ["localhost", "127.0.0.1"], upstreams, publicHttpsPort: 443, limits });
+        for (const upstream of upstreams) expect(config).toContain(`server ${upstream} `);
+        expect(config).toContain("http2 on;");
+        expect(config).toContain("listen 8443 ssl;");
+        expect(config).toContain("listen 8080;");
+        expect(config).toContain("ssl_certificate_key /etc/nginx/deploy/server.key;");
+        expect(config).toContain("return 308 https://$host$request_uri;");
+        expect(config).toContain("access_log /dev/stdout json_combined");
+    });
+});
+
+test("a broken config fails nginx -t (the check can fail)", () => {
+    const config = renderNginxConfig(hostInput(1)).replace("proxy_pass http://mlapi_replicas;", "proxy_pass http://nowhere_defined;");
+    expect(nginxTest(config).ok).toBe(false);
+});
+
+test("HTTP/2 syntax follows the Nginx version", () => {
+    expect(supportsHttp2Directive("1.22.1")).toBe(false);
+    expect(supportsHttp2Directive("1.25.1")).toBe(true);
+    expect(supportsHttp2Directive(IMAGE_NGINX_VERSION)).toBe(true);
+    const old = renderNginxConfig({ ...hostInput(1), nginxVersion: "1.22.1" });
+    expect(old).toContain("listen 127.0.0.1:18443 ssl http2;");
+    expect(old).not.toContain("http2 on;");
+});
+
+test("security policy pieces are present", () => {
+    const config = renderNginxConfig(hostInput(2));
+    for (const piece of [
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        "Strict-Transport-Security",
+        "proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;",
+        "keepalive 32;",
+        "limit_req zone=api_per_client burst=200 nodelay;",
+        "client_max_body_size 64k;",
+        "proxy_set_header X-Request-ID $request_id;",
+        "server_tokens off;",
+        "return 308 https://$host:18443$request_uri;",
+    ]) {
+        expect(config).toContain(piece);
+    }
+});

@@ -1,0 +1,141 @@
+// Runs the real Pulumi program (index.ts) under Pulumi's mocks and records
+// every resource it registers. The mock provider issues real keys and
+// certificates (test/support/openssl.ts) and returns provider secrets as
+// secrets, as the real tls provider does.
+import * as crypto from "crypto";
+import type * as pulumiType from "@pulumi/pulumi";
+import { generateKey, selfSignedCert, certRequest, signCert } from "../support/openssl";
+import { KeyAlgorithm } from "../../components/config";
+
+export const PROJECT = "https-ml-api";
+export const STACK = "dev";
+
+export interface RecordedResource {
+    type: string;
+    name: string;
+    inputs: Record<string, any>;
+    state: Record<string, any>;
+}
+
+export interface ProgramRun {
+    resources: RecordedResource[];
+    outputs: Record<string, { value: unknown; secret: boolean }>;
+    ofType(type: string): RecordedResource[];
+}
+
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+/** True when a mocked input value arrived as a Pulumi secret. */
+export function isSecretInput(value: unknown): boolean {
+    return typeof value === "object" && value !== null && (value as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG;
+}
+
+/** The plain value of a mocked input, secret or not. */
+export function plain(value: any): any {
+    return isSecretInput(value) ? value.value : value;
+}
+
+function keyAlgorithmOf(inputs: Record<string, any>): KeyAlgorithm {
+    return inputs.algorithm === "RSA" ? (`RSA-${inputs.rsaBits}` as KeyAlgorithm) : (`ECDSA-${inputs.ecdsaCurve}` as KeyAlgorithm);
+}
+
+function subjectOf(subject: Record<string, string>) {
+    return {
+        country: subject.country,
+        province: subject.province,
+        locality: subject.locality,
+        organization: subject.organization,
+        organizationalUnit: subject.organizationalUnit,
+        commonName: subject.commonName,
+    };
+}
+
+/** Outputs the real tls provider marks secret. */
+const SECRET_OUTPUTS = new Set(["privateKeyPem", "caPrivateKeyPem"]);
+
+/** The provider state of a new resource, in plain values (secrets are wrapped by the caller). */
+function mockState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+    switch (type) {
+        case "tls:index/privateKey:PrivateKey":
+            return { ...inputs, privateKeyPem: generateKey(keyAlgorithmOf(inputs)) };
+        case "tls:index/selfSignedCert:SelfSignedCert": {
+            const certPem = selfSignedCert({
+                keyPem: plain(inputs.privateKeyPem),
+                subject: subjectOf(inputs.subject),
+                dnsNames: inputs.dnsNames,
+                ipAddresses: inputs.ipAddresses,
+                validityHours: inputs.validityPeriodHours,
+                allowedUses: inputs.allowedUses,
+                isCa: inputs.isCaCertificate,
+            });
+            return { ...inputs, privateKeyPem: plain(inputs.privateKeyPem), certPem };
+        }
+        case "tls:index/certRequest:CertRequest":
+            return {
+                ...inputs,
+                privateKeyPem: plain(inputs.privateKeyPem),
+                certRequestPem: certRequest({ keyPem: plain(inputs.privateKeyPem), subject: subjectOf(inputs.subject), dnsNames: inputs.dnsNames, ipAddresses: inputs.ipAddresses }),
+            };
+        case "tls:index/locallySignedCert:LocallySignedCert":
+            return {
+                ...inputs,
+                caPrivateKeyPem: plain(inputs.caPrivateKeyPem),
+                certPem: signCert({
+                    csrPem: inputs.certRequestPem,
+                    caCertPem: inputs.caCertPem,
+                    caKeyPem: plain(inputs.caPrivateKeyPem),
+                    validityHours: inputs.validityPeriodHours,
+                    allowedUses: inputs.allowedUses,
+                }),
+            };
+        case "docker:index/image:Image":
+            return { ...inputs, repoDigest: `sha256:${crypto.createHash("sha256").update(name).digest("hex")}` };
+        case "docker:index/network:Network":
+        case "docker:index/volume:Volume":
+        case "docker:index/container:Container":
+            return { ...inputs, name: inputs.name ?? `${name}-generated` };
+        default:
+            return inputs;
+    }
+}
+
+async function resolve<T>(output: pulumiType.Output<T>): Promise<{ value: T; secret: boolean }> {
+    const secret = await (output as any).isSecret;
+    const value = await new Promise<T>((done) => output.apply((v) => done(v)));
+    return { value, secret };
+}
+
+/** Runs index.ts with the given stack config (keys without the project prefix). */
+export async function runProgram(config: Record<string, string> = {}): Promise<ProgramRun> {
+    const resources: RecordedResource[] = [];
+    let programExports: Record<string, unknown> = {};
+    let pulumi!: typeof pulumiType;
+    await jest.isolateModulesAsync(async () => {
+        pulumi = await import("@pulumi/pulumi");
+        await pulumi.runtime.setMocks(
+            {
+                newResource: (args) => {
+                    const state = mockState(args.type, args.name, args.inputs);
+                    resources.push({ type: args.type, name: args.name, inputs: args.inputs, state });
+                    const returned = Object.fromEntries(
+                        Object.entries(state).map(([key, value]) => [key, SECRET_OUTPUTS.has(key) && value !== undefined ? pulumi.secret(value) : value]),
+                    );
+                    return { id: `${args.name}-id`, state: returned };
+                },
+                call: (args) => args.inputs,
+            },
+            PROJECT,
+            STACK,
+            false,
+        );
+        // After setMocks, which resets the runtime's options and config.
+        pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT}:${k}`, v])));
+        programExports = await import("../../index");
+    });
+    const outputs: ProgramRun["outputs"] = {};
+    for (const [key, value] of Object.entries(programExports)) {
+        if (pulumi.Output.isInstance(value)) outputs[key] = await resolve(value as pulumiType.Output<unknown>);
+        else outputs[key] = { value, secret: false };
+    }
+    return { resources, outputs, ofType: (type) => resources.filter((r) => r.type === type) };
+}

@@ -1,0 +1,192 @@
+// The resource graph of index.ts under Pulumi mocks.
+import * as crypto from "crypto";
+import { isSecretInput, plain, runProgram, ProgramRun } from "./program";
+import { PROXY_FILES, PROXY_UID } from "../../components/layout";
+
+const T = {
+    key: "tls:index/privateKey:PrivateKey",
+    selfSigned: "tls:index/selfSignedCert:SelfSignedCert",
+    csr: "tls:index/certRequest:CertRequest",
+    locallySigned: "tls:index/locallySignedCert:LocallySignedCert",
+    image: "docker:index/image:Image",
+    network: "docker:index/network:Network",
+    volume: "docker:index/volume:Volume",
+    container: "docker:index/container:Container",
+};
+
+const appContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => c.inputs.labels.some((l: any) => l.value === "app"));
+const proxyContainer = (run: ProgramRun) => run.ofType(T.container).find((c) => c.inputs.labels.some((l: any) => l.value === "proxy"))!;
+
+jest.setTimeout(60_000);
+
+describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
+    let run: ProgramRun;
+    beforeAll(async () => {
+        run = await runProgram({ replicas: String(replicas) });
+    });
+
+    test("creates exactly the expected resources", () => {
+        expect(run.ofType(T.key)).toHaveLength(1);
+        expect(run.ofType(T.selfSigned)).toHaveLength(1);
+        expect(run.ofType(T.image)).toHaveLength(2);
+        expect(run.ofType(T.network)).toHaveLength(2);
+        expect(run.ofType(T.volume)).toHaveLength(1);
+        expect(appContainers(run)).toHaveLength(replicas);
+        expect(run.ofType(T.container)).toHaveLength(replicas + 1);
+        const custom = run.resources.filter((r) => !r.type.startsWith("mlapi:"));
+        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 1);
+    });
+
+    test("replicas have stable names, a shared alias and distinct fixed addresses on the internal network", () => {
+        const apps = appContainers(run);
+        expect(apps.map((c) => c.inputs.name)).toEqual(Array.from({ length: replicas }, (_, i) => `mlapi-dev-app-${i + 1}`));
+        const appNet = run.ofType(T.network).find((n) => n.inputs.internal)!;
+        expect(appNet.inputs.name).toBe("mlapi-dev-app");
+        const addresses = apps.map((c) => {
+            expect(c.inputs.networksAdvanced).toHaveLength(1);
+            expect(c.inputs.networksAdvanced[0].aliases).toEqual(["app"]);
+            expect(c.inputs.networksAdvanced[0].name).toBe("mlapi-dev-app");
+            expect(c.inputs.ports ?? []).toEqual([]);
+            return c.inputs.networksAdvanced[0].ipv4Address;
+        });
+        expect(new Set(addresses).size).toBe(replicas);
+    });
+
+    test("the rendered Nginx config lists every replica", () => {
+        const uploads = plain(proxyContainer(run).inputs.uploads);
+        const config: string = uploads.find((u: any) => u.file === PROXY_FILES.config).content;
+        for (const c of appContainers(run)) expect(config).toContain(`server ${c.inputs.networksAdvanced[0].ipv4Address}:8000 `);
+        expect(config.match(/^\s+server \d+\.\d+\.\d+\.\d+:8000 /gm)).toHaveLength(replicas);
+    });
+
+    test("outputs name every replica", () => {
+        expect(run.outputs.replicaNames.value).toEqual(appContainers(run).map((c) => c.inputs.name));
+    });
+});
+
+describe("default stack", () => {
+    let run: ProgramRun;
+    beforeAll(async () => {
+        run = await runProgram();
+    });
+
+    test("the key and certificate reproduce the tutorial's", () => {
+        const key = run.ofType(T.key)[0];
+        expect(key.inputs).toMatchObject({ algorithm: "RSA", rsaBits: 2048 });
+        const cert = run.ofType(T.selfSigned)[0];
+        expect(cert.inputs.subject).toEqual({
+            country: "KE", province: "Nairobi", locality: "Nairobi", organization: "Teaching Lab", organizationalUnit: "IT Department", commonName: "localhost",
+        });
+        expect(cert.inputs.dnsNames).toEqual(["localhost", "customized-ubuntu-server-smm"]);
+        expect(cert.inputs.ipAddresses).toEqual(["127.0.0.1"]);
+        expect(cert.inputs.validityPeriodHours).toBe(90 * 24);
+        expect(cert.inputs.earlyRenewalHours).toBe(30 * 24);
+        expect(cert.inputs.allowedUses).toEqual(["serverAuth", "digitalSignature", "keyEncipherment"]);
+    });
+
+    test("outputs: url, API url, certificate facts, images; never the key", () => {
+        expect(run.outputs.url.value).toBe("https://127.0.0.1/");
+        expect(run.outputs.apiUrl.value).toBe("https://127.0.0.1/api/v1/");
+        const certPem = run.outputs.certificatePem.value as string;
+        const x509 = new crypto.X509Certificate(certPem);
+        expect(run.outputs.certificateFingerprintSha256.value).toBe(x509.fingerprint256);
+        expect(run.outputs.certificateNotAfter.value).toBe(new Date(x509.validTo).toISOString());
+        expect(run.outputs.certificateDaysLeft.value).toBeGreaterThanOrEqual(89);
+        expect(String(run.outputs.appImage.value)).toMatch(/^mlapi-dev-app:latest \(sha256:[0-9a-f]{64}\)$/);
+        expect(String(run.outputs.proxyImage.value)).toMatch(/^mlapi-dev-proxy:latest \(sha256:[0-9a-f]{64}\)$/);
+        for (const [name, output] of Object.entries(run.outputs)) {
+            expect([name, JSON.stringify(output.value ?? "")]).not.toEqual([name, expect.stringMatching(/PRIVATE KEY/)]);
+        }
+    });
+
+    test("the private key reaches only the proxy container, only as a secret upload (0600, owned by Nginx's user)", () => {
+        const keyPem: string = plain(run.ofType(T.key)[0].state.privateKeyPem);
+        expect(keyPem).toMatch(/PRIVATE KEY/);
+        const keyBody = keyPem.split("\n")[1];
+        const proxy = proxyContainer(run);
+        expect(isSecretInput(proxy.inputs.uploads)).toBe(true);
+        const keyUpload = plain(proxy.inputs.uploads).find((u: any) => u.file === PROXY_FILES.certificateKey);
+        expect(keyUpload).toMatchObject({ content: keyPem, permissions: "0600", owner: String(PROXY_UID) });
+        for (const r of run.resources) {
+            if (r === proxy || r.type.startsWith("tls:")) continue;
+            expect([r.type, r.name, JSON.stringify(r.inputs)]).not.toEqual([r.type, r.name, expect.stringContaining(keyBody)]);
+        }
+        // Nor in the proxy's other inputs: env, labels, command.
+        const { uploads, ...rest } = proxy.inputs;
+        expect(JSON.stringify(rest)).not.toContain(keyBody);
+        expect(uploads).toBeDefined();
+    });
+
+    test("images are local builds from app/ and nginx/, never pushed, with no secret build args", () => {
+        const images = run.ofType(T.image);
+        expect(images.map((i) => [i.inputs.build.context, i.inputs.build.dockerfile, i.inputs.skipPush])).toEqual([
+            ["app", "app/Dockerfile", true],
+            ["nginx", "nginx/Dockerfile", true],
+        ]);
+        for (const image of images) expect(image.inputs.build.args).toEqual({ BASE_IMAGE: "debian:trixie-slim" });
+    });
+
+    test("containers run the images by ID, hardened, with healthchecks, limits and log rotation", () => {
+        const [appImage, proxyImage] = run.ofType(T.image).map((i) => i.state.repoDigest);
+        for (const c of run.ofType(T.container)) {
+            const isProxy = c === proxyContainer(run);
+            expect(c.inputs.image).toBe(isProxy ? proxyImage : appImage);
+            expect(c.inputs).toMatchObject({
+                readOnly: true,
+                securityOpts: ["no-new-privileges:true"],
+                capabilities: { drops: ["ALL"] },
+                restart: "unless-stopped",
+                logDriver: "json-file",
+                logOpts: { "max-size": "10m", "max-file": "3" },
+                user: isProxy ? "33:33" : "10001:10001",
+                wait: true,
+            });
+            expect(c.inputs.memory).toBeGreaterThan(0);
+            expect(c.inputs.memorySwap).toBe(c.inputs.memory);
+            expect(c.inputs.ulimits).toEqual(expect.arrayContaining([expect.objectContaining({ name: "nproc" })]));
+            expect(c.inputs.healthcheck.tests[0]).toBe("CMD");
+            expect(Object.keys(c.inputs.tmpfs)).toEqual(["/tmp"]);
+            expect(c.inputs.privileged ?? false).toBe(false);
+        }
+    });
+
+    test("only the proxy publishes ports: HTTPS and HTTP, on 127.0.0.1", () => {
+        const proxy = proxyContainer(run);
+        expect(proxy.inputs.ports).toEqual([
+            { internal: 8443, external: 443, ip: "127.0.0.1", protocol: "tcp" },
+            { internal: 8080, external: 80, ip: "127.0.0.1", protocol: "tcp" },
+        ]);
+        expect(proxy.inputs.networksAdvanced.map((n: any) => n.name)).toEqual(["mlapi-dev-edge", "mlapi-dev-app"]);
+        for (const app of appContainers(run)) expect(app.inputs.ports ?? []).toEqual([]);
+    });
+});
+
+describe("configuration reaches the resources", () => {
+    test("ports, bind address, key algorithm, names and validity", async () => {
+        const run = await runProgram({
+            httpsPort: "8443", httpPort: "8080", bindAddress: "0.0.0.0", keyAlgorithm: "ECDSA-P384",
+            certDnsNames: '["api.example.test"]', certIpAddresses: "127.0.0.1,10.0.0.5", certValidityDays: "30", certRenewalDays: "10",
+        });
+        expect(run.outputs.url.value).toBe("https://127.0.0.1:8443/");
+        expect(proxyContainer(run).inputs.ports.map((p: any) => [p.external, p.ip])).toEqual([[8443, "0.0.0.0"], [8080, "0.0.0.0"]]);
+        expect(run.ofType(T.key)[0].inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P384" });
+        const cert = run.ofType(T.selfSigned)[0];
+        expect(cert.inputs).toMatchObject({ dnsNames: ["api.example.test"], ipAddresses: ["127.0.0.1", "10.0.0.5"], validityPeriodHours: 720, earlyRenewalHours: 240 });
+        expect(cert.inputs.allowedUses).toEqual(["serverAuth", "digitalSignature"]);
+        const config: string = plain(proxyContainer(run).inputs.uploads).find((u: any) => u.file === PROXY_FILES.config).content;
+        expect(config).toContain("server_name api.example.test 127.0.0.1 10.0.0.5;");
+        expect(config).toContain("return 308 https://$host:8443$request_uri;");
+    });
+
+    test("a bad value stops the program before any resource is created", async () => {
+        const resources: unknown[] = [];
+        await expect(
+            runProgram({ replicas: "two" }).then((run) => resources.push(...run.resources)),
+        ).rejects.toThrow(/https-ml-api:replicas is "two": expected a whole number from 1 to 32/);
+        expect(resources).toHaveLength(0);
+    });
+});
+
+test("a typo in a key stops the program", async () => {
+    await expect(runProgram({ replica: "3" })).rejects.toThrow(/https-ml-api:replica is not a setting of this stack/);
+});
