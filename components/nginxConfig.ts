@@ -144,6 +144,8 @@ function proxySettings(upstreamCount: number): string[] {
         `proxy_next_upstream_tries ${Math.max(2, Math.min(upstreamCount, 4))};`,
         `proxy_next_upstream_timeout ${PROXY_TIMEOUTS.totalRetrySeconds}s;`,
         "proxy_hide_header Server;",
+        // Nginx sets its own (the same id, passed upstream above).
+        "proxy_hide_header X-Request-ID;",
         "proxy_hide_header X-Powered-By;",
         // Bodies are small (client_max_body_size): buffer them whole so a retry can resend.
         "proxy_request_buffering on;",
@@ -197,6 +199,9 @@ function siteServer(input: NginxConfigInput): string[] {
             ...apiErrorPages(),
             ...proxySettings(input.upstreams.length),
             "proxy_cache api_metadata;",
+            // The app marks every answer no-store for clients; metadata only
+            // changes with a new image, so the proxy may keep it briefly.
+            "proxy_ignore_headers Cache-Control Expires;",
             "proxy_cache_methods GET HEAD;",
             "proxy_cache_valid 200 60s;",
             "proxy_cache_lock on;",

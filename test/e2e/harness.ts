@@ -1,0 +1,281 @@
+// Runs the topology the stack computes, with the stack's own code, as local
+// processes on loopback: N Gunicorn replicas of the real app, and Debian's
+// Nginx with the config rendered by components/nginxConfig.ts (only paths,
+// ports and upstream addresses differ from the container's), serving a
+// certificate issued from the same settings (subject, SANs, key type,
+// validity, usages) the stack config gives. Everything it starts is stopped
+// on stop(), on process exit and on Ctrl-C.
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { CA_CERT_USES, CA_VALIDITY_DAYS, renewalHours, serverCertUses, validityHours } from "../../components/certificate";
+import { parseSettings, StackSettings } from "../../components/config";
+import { renderNginxConfig } from "../../components/nginxConfig";
+import { appEnvironment } from "../../components/appTier";
+import { certRequest, generateKey, selfSignedCert, signCert } from "../support/openssl";
+import { hostNginxVersion } from "../support/nginx";
+import { request } from "../support/http";
+
+export const PROJECT_ROOT = path.resolve(__dirname, "../..");
+export const VENV = process.env.MLAPI_VENV ?? path.join(PROJECT_ROOT, ".venv");
+export const MODEL_DIR = path.join(PROJECT_ROOT, "build", "models");
+
+const liveProcesses = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+        process.kill(-child.pid, signal);
+    } catch {
+        /* already gone */
+    }
+}
+
+function stopAllNow(): void {
+    for (const child of liveProcesses) killGroup(child, "SIGKILL");
+    liveProcesses.clear();
+}
+
+process.once("exit", stopAllNow);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+        stopAllNow();
+        process.exit(130);
+    });
+}
+
+/** Starts a process in its own process group, logging to a file. */
+function startProcess(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; logFile: string }): ChildProcess {
+    const log = fs.openSync(options.logFile, "a");
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", log, log] });
+    fs.closeSync(log);
+    liveProcesses.add(child);
+    child.once("exit", () => liveProcesses.delete(child));
+    return child;
+}
+
+async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    killGroup(child, signal);
+    const timer = setTimeout(() => killGroup(child, "SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+}
+
+export async function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+        try {
+            const value = await probe();
+            if (value !== undefined) return value;
+        } catch (error) {
+            lastError = error;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+}
+
+/** Trains the models once (the same training the image build runs) into build/models. */
+export function ensureModels(): string {
+    if (fs.existsSync(path.join(MODEL_DIR, "metadata.json"))) return MODEL_DIR;
+    const result = spawnSync(path.join(VENV, "bin", "python"), ["-m", "training.train", "--out", MODEL_DIR, "--seed", "42"], {
+        cwd: path.join(PROJECT_ROOT, "app"),
+        env: { ...process.env, SOURCE_DATE_EPOCH: "1767225600" },
+        encoding: "utf8",
+    });
+    if (result.status !== 0) throw new Error(`training failed:\n${result.stdout}\n${result.stderr}`);
+    return MODEL_DIR;
+}
+
+export interface TlsFiles {
+    certPem: string;
+    keyPem: string;
+    /** What a client must trust: the certificate itself, or the local CA. */
+    trustPem: string;
+}
+
+/** Issues the server certificate from the stack settings, as the TLS component does. */
+export function issueCertificate(settings: StackSettings): TlsFiles {
+    const keyPem = generateKey(settings.keyAlgorithm);
+    const request = { keyPem, subject: settings.certSubject, dnsNames: settings.certDnsNames, ipAddresses: settings.certIpAddresses };
+    const lifetime = { validityHours: validityHours(settings), allowedUses: serverCertUses(settings.keyAlgorithm) };
+    if (settings.tlsMode === "local-ca") {
+        const caKeyPem = generateKey("ECDSA-P256");
+        const caCertPem = selfSignedCert({
+            keyPem: caKeyPem,
+            subject: { ...settings.certSubject, commonName: `${settings.certSubject.organization} local CA` },
+            validityHours: CA_VALIDITY_DAYS * 24,
+            allowedUses: CA_CERT_USES,
+            isCa: true,
+        });
+        const certPem = signCert({ csrPem: certRequest(request), caCertPem, caKeyPem, ...lifetime });
+        return { certPem, keyPem, trustPem: caCertPem };
+    }
+    const certPem = selfSignedCert({ ...request, ...lifetime });
+    return { certPem, keyPem, trustPem: certPem };
+}
+
+export interface Replica {
+    name: string;
+    port: number;
+    url: string;
+    logFile: string;
+    process: ChildProcess;
+    /** Kills the replica's whole process group (SIGKILL: a crash, not a shutdown). */
+    kill(): Promise<void>;
+    /** Starts it again on the same port and waits until it is healthy. */
+    start(): Promise<void>;
+}
+
+export interface TopologyOptions {
+    replicas?: number;
+    /** Stack config values (as `pulumi config set` would give them), validated by the stack's own parser. */
+    config?: Record<string, unknown>;
+    /** WSGI app to serve; test hooks wrap the real one from test/e2e/hooks (never part of an image). */
+    wsgiApp?: string;
+    /** Extra environment for the replicas, per replica index. */
+    replicaEnv?: (index: number) => Record<string, string>;
+}
+
+export interface Topology {
+    settings: StackSettings;
+    dir: string;
+    httpsPort: number;
+    httpPort: number;
+    httpsUrl: string;
+    httpUrl: string;
+    tls: TlsFiles;
+    /** The trust anchor as a file, for curl --cacert and friends. */
+    trustFile: string;
+    replicas: Replica[];
+    nginxConfig: string;
+    nginxConfigFile: string;
+    nginxAccessLog: string;
+    nginxErrorLog: string;
+    stop(): Promise<void>;
+}
+
+export async function startTopology(options: TopologyOptions = {}): Promise<Topology> {
+    const config = { ...(options.config ?? {}) };
+    if (options.replicas !== undefined) config.replicas = String(options.replicas);
+    const settings = parseSettings((key) => config[key]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-e2e-"));
+    // Nginx's workers (nobody, when the master runs as root) create their temp dirs here.
+    fs.chmodSync(dir, 0o755);
+    const modelDir = ensureModels();
+
+    const tls = issueCertificate(settings);
+    fs.writeFileSync(path.join(dir, "server.crt"), tls.certPem, { mode: 0o644 });
+    fs.writeFileSync(path.join(dir, "server.key"), tls.keyPem, { mode: 0o600 });
+    const trustFile = path.join(dir, "trust.pem");
+    fs.writeFileSync(trustFile, tls.trustPem);
+
+    const replicas: Replica[] = [];
+    for (let index = 0; index < settings.replicas; index++) {
+        const port = await freePort();
+        const name = `e2e-app-${index + 1}`;
+        const logFile = path.join(dir, `${name}.log`);
+        const env = {
+            ...process.env,
+            PATH: `${path.join(VENV, "bin")}:${process.env.PATH}`,
+            PYTHONPATH: [path.join(PROJECT_ROOT, "app"), path.join(__dirname, "hooks")].join(":"),
+            PYTHONDONTWRITEBYTECODE: "1",
+            // The replica environment the stack sets, then the bind address
+            // and model path of this machine.
+            ...Object.fromEntries(
+                appEnvironment({ workers: settings.appWorkers, threads: settings.appThreads, maxBodyBytes: settings.maxBodyKb * 1024 }).map((e) => e.split(/=(.*)/s).slice(0, 2)),
+            ),
+            GUNICORN_BIND: `127.0.0.1:${port}`,
+            MLAPI_MODEL_DIR: modelDir,
+            MLAPI_REPLICA_NAME: name,
+            ...(options.replicaEnv?.(index) ?? {}),
+        };
+        const replica: Replica = {
+            name,
+            port,
+            url: `http://127.0.0.1:${port}`,
+            logFile,
+            process: undefined as unknown as ChildProcess,
+            kill: async () => stopProcess(replica.process, "SIGKILL"),
+            start: async () => {
+                replica.process = startProcess(
+                    path.join(VENV, "bin", "gunicorn"),
+                    ["-c", path.join(PROJECT_ROOT, "app", "gunicorn.conf.py"), options.wsgiApp ?? "mlapi.wsgi:app"],
+                    { cwd: dir, env, logFile },
+                );
+                await waitFor(`${name} to be healthy`, async () => ((await request(`${replica.url}/api/health`, { timeoutMs: 1000 })).status === 200 ? true : undefined));
+            },
+        };
+        replicas.push(replica);
+    }
+    await Promise.all(replicas.map((r) => r.start()));
+
+    const httpsPort = await freePort();
+    const httpPort = await freePort();
+    const nginxAccessLog = path.join(dir, "nginx-access.log");
+    const nginxErrorLog = path.join(dir, "nginx-error.log");
+    const nginxConfig = renderNginxConfig({
+        serverNames: [...settings.certDnsNames, ...settings.certIpAddresses],
+        upstreams: replicas.map((r) => `127.0.0.1:${r.port}`),
+        listenHttpsPort: httpsPort,
+        listenHttpPort: httpPort,
+        listenAddress: "127.0.0.1",
+        publicHttpsPort: httpsPort,
+        nginxVersion: hostNginxVersion(),
+        limits: settings,
+        paths: {
+            certificate: path.join(dir, "server.crt"),
+            certificateKey: path.join(dir, "server.key"),
+            staticRoot: path.join(PROJECT_ROOT, "nginx", "html"),
+            runtimeDir: dir,
+            mimeTypes: "/etc/nginx/mime.types",
+            accessLog: nginxAccessLog,
+            errorLog: nginxErrorLog,
+        },
+    });
+    const nginxConfigFile = path.join(dir, "nginx.conf");
+    fs.writeFileSync(nginxConfigFile, nginxConfig);
+    const nginx = startProcess("nginx", ["-c", nginxConfigFile, "-e", nginxErrorLog, "-g", "daemon off;"], { logFile: path.join(dir, "nginx-stdout.log") });
+    const httpsUrl = `https://127.0.0.1:${httpsPort}/`;
+    await waitFor("Nginx to serve HTTPS", async () => {
+        if (nginx.exitCode !== null) throw new Error(`nginx exited: ${fs.readFileSync(nginxErrorLog, "utf8")}`);
+        return (await request(`${httpsUrl}api/health`, { ca: tls.trustPem, timeoutMs: 1000 })).status === 200 ? true : undefined;
+    });
+
+    return {
+        settings,
+        dir,
+        httpsPort,
+        httpPort,
+        httpsUrl,
+        httpUrl: `http://127.0.0.1:${httpPort}/`,
+        tls,
+        trustFile,
+        replicas,
+        nginxConfig,
+        nginxConfigFile,
+        nginxAccessLog,
+        nginxErrorLog,
+        stop: async () => {
+            await stopProcess(nginx, "SIGQUIT");
+            await Promise.all(replicas.map((r) => stopProcess(r.process, "SIGTERM")));
+            if (!process.env.MLAPI_KEEP_E2E_DIR) fs.rmSync(dir, { recursive: true, force: true });
+        },
+    };
+}
