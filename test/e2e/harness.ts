@@ -219,7 +219,11 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
                     ["-c", path.join(PROJECT_ROOT, "app", "gunicorn.conf.py"), options.wsgiApp ?? "mlapi.wsgi:app"],
                     { cwd: dir, env, logFile },
                 );
-                await waitFor(`${name} to be healthy`, async () => ((await request(`${replica.url}/api/health`, { timeoutMs: 1000 })).status === 200 ? true : undefined));
+                const started = replica.process;
+                await waitFor(`${name} to be healthy`, async () => {
+                    if (started.exitCode !== null) throw new Error(`${name} exited:\n${fs.readFileSync(logFile, "utf8").slice(-2000)}`);
+                    return (await request(`${replica.url}/api/health`, { timeoutMs: 1000 })).status === 200 ? true : undefined;
+                }, 60_000);
             },
         };
         replicas.push(replica);
