@@ -1,0 +1,39 @@
+// The users' smoke command, run against the end-to-end topology: it passes on
+// a healthy stack and turns red when a replica is missing.
+import { execFileSync, spawnSync } from "child_process";
+import * as path from "path";
+import { startTopology, Topology, PROJECT_ROOT } from "./harness";
+import { runSmoke } from "../../scripts/smoke";
+
+jest.setTimeout(120_000);
+
+let topo: Topology;
+beforeAll(async () => {
+    topo = await startTopology({ replicas: 2 });
+});
+afterAll(async () => topo?.stop());
+
+const tsx = path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx");
+const smokeScript = path.join(PROJECT_ROOT, "scripts", "smoke.ts");
+
+test("the smoke command passes on a healthy stack and prints its report", () => {
+    const out = execFileSync(tsx, [smokeScript, "--url", topo.httpsUrl, "--ca", topo.trustFile, "--replicas", "2"], { encoding: "utf8" });
+    expect(out).toMatch(/PASS\s+TLS\s+TLSv1\.3, ALPN h2, certificate verified, 89 days left/);
+    expect(out).toMatch(/PASS\s+prediction \(classifier\)/);
+    expect(out).toMatch(/PASS\s+prediction \(regressor\)/);
+    expect(out).toMatch(/PASS\s+replicas\s+2 of 2 answered: e2e-app-1, e2e-app-2/);
+    expect(out).toContain("5 passed, 0 failed");
+});
+
+test("it fails without the trust anchor, and when a replica is missing", async () => {
+    const untrusted = spawnSync(tsx, [smokeScript, "--url", topo.httpsUrl, "--replicas", "2"], { encoding: "utf8" });
+    expect(untrusted.status).toBe(1);
+    expect(untrusted.stdout).toMatch(/FAIL\s+TLS/);
+
+    await topo.replicas[1].kill();
+    const checks = await runSmoke({ url: topo.httpsUrl, trustPem: topo.tls.trustPem, replicas: topo.replicas.map((r) => r.name) });
+    const replicas = checks.find((c) => c.name === "replicas")!;
+    expect(replicas.ok).toBe(false);
+    expect(replicas.detail).toContain("missing e2e-app-2");
+    await topo.replicas[1].start();
+});
