@@ -108,7 +108,7 @@ describe("a slow replica", () => {
         topo = await startTopology({
             replicas: 2,
             wsgiApp: "slow_app:app",
-            replicaEnv: (index) => (index === 0 ? { E2E_PREDICTION_DELAY_SECONDS: String(delaySeconds) } : {}),
+            replicaEnv: (index): Record<string, string> => (index === 0 ? { E2E_PREDICTION_DELAY_SECONDS: String(delaySeconds) } : {}),
         });
     });
     afterAll(async () => topo?.stop());

@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { CA_CERT_USES, CA_VALIDITY_DAYS, renewalHours, serverCertUses, validityHours } from "../../components/certificate";
+import { CA_CERT_USES, CA_VALIDITY_DAYS, serverCertUses, validityHours } from "../../components/certificate";
 import { parseSettings, StackSettings } from "../../components/config";
 import { renderNginxConfig } from "../../components/nginxConfig";
 import { appEnvironment } from "../../components/appTier";

@@ -1,6 +1,9 @@
 // Every bad value stops the program with a message naming the key, the value
 // and what is allowed; the defaults reproduce the tutorial's stack.
-import { ConfigError, DEFAULTS, parseSettings, replicaAddress } from "../../components/config";
+import * as fs from "fs";
+import * as yaml from "js-yaml";
+import * as path from "path";
+import { CONFIG_KEYS, ConfigError, DEFAULTS, parseSettings, replicaAddress } from "../../components/config";
 
 const parse = (values: Record<string, unknown>) => parseSettings((key) => values[key], "https-ml-api:");
 
@@ -72,4 +75,11 @@ test("an unknown key (a typo) is refused, with the likely key", () => {
     expect(() => parseSettings(() => undefined, "https-ml-api:", ["replica"])).toThrow(
         "https-ml-api:replica is not a setting of this stack (did you mean https-ml-api:replicas?)",
     );
+});
+
+test("Pulumi.dev.yaml documents every key with its default", () => {
+    const file = yaml.load(fs.readFileSync(path.resolve(__dirname, "../../Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
+    const values = Object.fromEntries(Object.entries(file.config).map(([k, v]) => [k.replace(/^https-ml-api:/, ""), Array.isArray(v) ? v : String(v)]));
+    expect(Object.keys(values).sort()).toEqual(CONFIG_KEYS.filter((k) => !k.startsWith("tls")).concat("tlsMode").sort());
+    expect(parseSettings((key) => values[key])).toEqual(DEFAULTS);
 });

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Drives the stack with the local file state backend of Pulumi.yaml, so no
+# account or login is needed:  up | destroy | url   (STACK=dev by default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/node-env.sh
+
+command -v pulumi >/dev/null || { echo "stack.sh: the Pulumi CLI is needed (https://www.pulumi.com/docs/install/)" >&2; exit 1; }
+docker info >/dev/null 2>&1 || { echo "stack.sh: no Docker engine answers (is the daemon running, may this user use it?)" >&2; exit 1; }
+
+# The stack's secrets (the TLS key) are encrypted with a passphrase. Unless
+# you give one, a random one is kept beside the local state, readable by you only.
+if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+  passphrase_file=.pulumi-state/passphrase
+  [ -f "$passphrase_file" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$passphrase_file")
+  export PULUMI_CONFIG_PASSPHRASE_FILE="$PWD/$passphrase_file"
+fi
+
+stack="${STACK:-dev}"
+[ -d node_modules ] || npm ci --no-audit --no-fund
+pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+
+case "${1:-}" in
+  up)      pulumi up --yes --stack "$stack" && echo && echo "Open $(pulumi stack output url --stack "$stack")" ;;
+  destroy) pulumi destroy --yes --stack "$stack" ;;
+  url)     pulumi stack output url --stack "$stack" ;;
+  *)       echo "usage: scripts/stack.sh up|destroy|url" >&2; exit 2 ;;
+esac

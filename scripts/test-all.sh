@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every test of the project: type check, unit tests (Pulumi mocks, renderer,
+# nginx -t), app tests (pytest), end-to-end (proxy, faults, smoke, browser,
+# real Docker images). Each part runs even if an earlier one failed; the exit
+# code is non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/node-env.sh
+
+results=build/test-results
+rm -rf "$results" && mkdir -p "$results"
+status=0
+step() {
+  local name="$1"; shift
+  echo "=== $name"
+  local started=$SECONDS
+  if "$@"; then echo "=== $name: ok ($((SECONDS - started)) s)"; else echo "=== $name: FAILED ($((SECONDS - started)) s)"; status=1; fi
+}
+
+step "type check (tsc --noEmit, strict)" npx tsc --noEmit -p .
+step "unit tests (jest, Pulumi mocks)" npx jest --selectProjects unit --json --outputFile "$results/unit.json"
+step "app tests (pytest)" .venv/bin/python -m pytest test/app -q -p no:cacheprovider --junitxml "$results/app.xml"
+step "end-to-end tests (jest)" npx jest --selectProjects e2e --runInBand --json --outputFile "$results/e2e.json"
+
+node scripts/test-summary.js "$results"
+exit $status
