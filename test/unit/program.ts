@@ -105,8 +105,9 @@ async function resolve<T>(output: pulumiType.Output<T>): Promise<{ value: T; sec
     return { value, secret };
 }
 
-/** Runs index.ts with the given stack config (keys without the project prefix). */
-export async function runProgram(config: Record<string, string> = {}): Promise<ProgramRun> {
+/** Runs index.ts with the given stack config (keys without the project prefix), optionally at a given time. */
+export async function runProgram(config: Record<string, string> = {}, options: { now?: number } = {}): Promise<ProgramRun> {
+    const clock = options.now === undefined ? undefined : jest.spyOn(Date, "now").mockReturnValue(options.now);
     const resources: RecordedResource[] = [];
     let programExports: Record<string, unknown> = {};
     let pulumi!: typeof pulumiType;
@@ -130,7 +131,11 @@ export async function runProgram(config: Record<string, string> = {}): Promise<P
         );
         // After setMocks, which resets the runtime's options and config.
         pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT}:${k}`, v])));
-        programExports = await import("../../index");
+        try {
+            programExports = await import("../../index");
+        } finally {
+            clock?.mockRestore();
+        }
     });
     const outputs: ProgramRun["outputs"] = {};
     for (const [key, value] of Object.entries(programExports)) {
