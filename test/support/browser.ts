@@ -24,7 +24,7 @@ export const CHROMIUM_ARGS = [
 ];
 
 /** The nickname the CA gets in the user's NSS database. */
-export const CA_NICKNAME = "mlapi-local-ca";
+export const CA_NICKNAME = "https-ml-api local CA"; // as scripts/trust-ca.sh names it
 
 function requireTool(file: string, what: string, debianPackage: string): void {
     if (!fs.existsSync(file)) {
@@ -69,11 +69,15 @@ function certutil(args: string[]): string {
  * then `certutil -d sql:$HOME/.pki/nssdb -A -t "C,," -n mlapi-local-ca -i ca.pem`.
  * Chromium must be (re)started afterwards to see it.
  */
-export function trustCaForUser(home: string, caPemFile: string, nickname = CA_NICKNAME): void {
-    const dir = nssDbDir(home);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (!fs.existsSync(path.join(dir, "cert9.db"))) certutil(["-d", `sql:${dir}`, "-N", "--empty-password"]);
-    certutil(["-d", `sql:${dir}`, "-A", "-t", "C,,", "-n", nickname, "-i", caPemFile]);
+export function trustCaForUser(home: string, caPemFile: string): void {
+    // The user's command (scripts/trust-ca.sh), limited to this HOME's browsers.
+    requireTool("/usr/bin/certutil", "certutil", "libnss3-tools");
+    const result = spawnSync("bash", [path.join(__dirname, "../../scripts/trust-ca.sh"), "--browsers", "--ca-file", caPemFile], {
+        encoding: "utf8",
+        env: { ...process.env, HOME: home },
+        timeout: 20_000,
+    });
+    if (result.status !== 0) throw new Error(`trust-ca.sh failed (${result.status}): ${result.stdout}${result.stderr}`);
 }
 
 /** The trust flags of `nickname` in the user's NSS database (e.g. "C,,"), or undefined if absent. */
