@@ -1,0 +1,72 @@
+"""The HTTP endpoints, all under /api."""
+
+import os
+
+from flask import Blueprint, current_app, jsonify
+
+from .errors import ApiError, invalid_input
+from .payload import read_json_body, records_of
+from .registry import SERVED_MODELS
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+
+# Only served model names match, so any other name is a 404 for every method.
+_MODEL_NAME = "<any({}):model_name>".format(", ".join(f'"{name}"' for name in SERVED_MODELS))
+
+
+def _state():
+    return current_app.extensions["mlapi"]
+
+
+def _loaded_models():
+    models = _state().models
+    if models is None:
+        raise ApiError(503, "model_unavailable", "The models are not loaded; try another replica.")
+    return models
+
+
+@blueprint.get("/health")
+def readiness():
+    models = _state().models
+    body = {
+        "status": "ok" if models is not None else "unavailable",
+        "replica": current_app.config["MLAPI_REPLICA_NAME"],
+        "pid": os.getpid(),
+        "models": {name: model.version for name, model in (models or {}).items()},
+    }
+    if models is None:
+        body["message"] = "The models are not loaded; the service log says why."
+        return jsonify(body), 503
+    return jsonify(body)
+
+
+@blueprint.get("/health/live")
+def liveness():
+    return jsonify(status="alive", replica=current_app.config["MLAPI_REPLICA_NAME"], pid=os.getpid())
+
+
+@blueprint.get("/v1/models")
+def list_models():
+    return jsonify(models=[model.describe() for model in _loaded_models().values()])
+
+
+@blueprint.get(f"/v1/models/{_MODEL_NAME}")
+def show_model(model_name):
+    return jsonify(_loaded_models()[model_name].describe())
+
+
+@blueprint.post(f"/v1/models/{_MODEL_NAME}/predictions")
+def predict(model_name):
+    model = _loaded_models()[model_name]
+    records, is_batch = records_of(read_json_body(), current_app.config["MLAPI_MAX_BATCH"])
+    rows, problems = model.schema.features_of_records(records, is_batch)
+    if problems:
+        raise invalid_input(problems)
+    results = [model.result(row) for row in rows]
+    return jsonify(results if is_batch else results[0])
+
+
+@blueprint.get("/v1/openapi.json")
+def openapi_document():
+    _loaded_models()
+    return jsonify(_state().openapi)

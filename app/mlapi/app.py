@@ -1,0 +1,69 @@
+"""The Flask application factory."""
+
+import os
+import re
+from dataclasses import dataclass
+
+from flask import Flask, request
+
+from . import api
+from .config import normalize_settings, settings_from_env
+from .errors import register_error_handlers
+from .openapi import build_openapi
+from .registry import ModelLoadError, load_models
+
+# Request ids are echoed only when they are short printable ASCII (Nginx's
+# $request_id is 32 hex digits), so a client cannot inject odd header values.
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+@dataclass(frozen=True)
+class ServingState:
+    models: dict | None  # name -> registry.Model; None while the models failed to load
+    openapi: dict | None
+
+
+def create_app(config=None):
+    """Create the API. Settings come from MLAPI_* environment variables, then ``config``.
+
+    Models are loaded here, once: under Gunicorn's preload_app every worker
+    shares them. A model directory that cannot be loaded does not stop the
+    process; it serves 503s (readiness fails) and logs the reason.
+    """
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(settings_from_env(os.environ))
+    if config:
+        app.config.from_mapping(config)
+    normalize_settings(app.config)
+    # One byte over the limit, so that payload.read_json_body can tell a cut-off chunked body.
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MLAPI_MAX_BODY_BYTES"] + 1
+    # No implicit OPTIONS answers: every method not documented gets a 405.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.json.sort_keys = False
+    app.json.compact = True
+
+    app.extensions["mlapi"] = _load_state(app)
+    register_error_handlers(app)
+    app.register_blueprint(api.blueprint)
+    app.after_request(_add_response_headers)
+    return app
+
+
+def _load_state(app):
+    try:
+        models = load_models(app.config["MLAPI_MODEL_DIR"])
+    except ModelLoadError as error:
+        app.logger.error("models not loaded, serving 503: %s", error)
+        return ServingState(models=None, openapi=None)
+    document = build_openapi(models, app.config["MLAPI_MAX_BATCH"], app.config["MLAPI_MAX_BODY_BYTES"])
+    return ServingState(models=models, openapi=document)
+
+
+def _add_response_headers(response):
+    # Predictions depend on the request body and health on the moment:
+    # neither may be stored by a cache on the way.
+    response.headers["Cache-Control"] = "no-store"
+    request_id = request.headers.get("X-Request-ID")
+    if request_id and _REQUEST_ID.fullmatch(request_id):
+        response.headers["X-Request-ID"] = request_id
+    return response

@@ -1,0 +1,80 @@
+"""Turning request records (decoded JSON objects) into tree feature vectors."""
+
+from typing import NamedTuple
+
+from .fields import InvalidValue, json_type_name
+
+# Upper bound on the problems reported for one request, so a large invalid
+# batch cannot make an even larger error response.
+MAX_PROBLEMS = 50
+
+
+class Problem(NamedTuple):
+    field: str
+    code: str
+    problem: str
+
+
+def field_path(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
+
+
+class RecordSchema:
+    """The ordered input fields of a model.
+
+    A record must be a JSON object holding every field and nothing else: an
+    unknown key is rejected rather than ignored, so a typo such as
+    ``monthly_fees`` cannot pass silently.
+    """
+
+    def __init__(self, fields):
+        self.fields = tuple(fields)
+        self.names = tuple(field.name for field in self.fields)
+        self._name_set = frozenset(self.names)
+        self.n_features = sum(field.n_features for field in self.fields)
+
+    def features(self, record, path, problems):
+        """The feature vector of one record, or None after appending its problems.
+
+        ``path`` prefixes the field names in problems (``"[3]"`` in a batch).
+        """
+        if type(record) is not dict:
+            problems.append(
+                Problem(path, "wrong_type", f"must be a JSON object, got {json_type_name(record)}")
+            )
+            return None
+        features = []
+        valid = True
+        for field in self.fields:
+            if field.name not in record:
+                problems.append(Problem(field_path(path, field.name), "missing_field", "is required"))
+                valid = False
+                continue
+            try:
+                features.extend(field.features(field.parse(record[field.name])))
+            except InvalidValue as invalid:
+                problems.append(Problem(field_path(path, field.name), invalid.code, invalid.problem))
+                valid = False
+        if not self._name_set.issuperset(record):
+            expected = ", ".join(self.names)
+            for name in record:
+                if name not in self._name_set:
+                    problems.append(
+                        Problem(
+                            field_path(path, name),
+                            "unknown_field",
+                            f"is not an input of this model (inputs: {expected})",
+                        )
+                    )
+            valid = False
+        return features if valid else None
+
+    def features_of_records(self, records, is_batch):
+        """Feature vectors of all records, and the problems found (at most MAX_PROBLEMS)."""
+        rows = []
+        problems = []
+        for index, record in enumerate(records):
+            rows.append(self.features(record, f"[{index}]" if is_batch else "", problems))
+            if len(problems) >= MAX_PROBLEMS:
+                break
+        return rows, problems[:MAX_PROBLEMS]

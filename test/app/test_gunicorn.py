@@ -1,0 +1,181 @@
+"""Gunicorn settings, and the app served by a real Gunicorn (keep-alive, chunked bodies, logs)."""
+
+import http.client
+import json
+import os
+import runpy
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mlapi import healthcheck
+from mlapi_testing import APP_DIR, CLASSIFIER_URL, SEED_CLASSIFIER_PAYLOAD
+
+CONF = APP_DIR / "gunicorn.conf.py"
+
+
+def _settings(monkeypatch, **env):
+    for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(CONF))
+
+
+def test_defaults(monkeypatch):
+    settings = _settings(monkeypatch)
+    assert settings["bind"] == ["0.0.0.0:8000"]
+    assert settings["worker_class"] == "gthread"
+    assert settings["threads"] == 4
+    assert settings["workers"] == max(2, settings["available_cpus"]())
+    assert settings["keepalive"] > 60  # longer than Nginx's upstream keepalive_timeout
+    assert settings["preload_app"] is True
+    assert settings["worker_tmp_dir"] == "/dev/shm"
+    assert settings["control_socket_disable"] is True
+    assert settings["accesslog"] == "-" and settings["errorlog"] == "-"
+    assert "%({x-request-id}i)s" in settings["access_log_format"]
+
+
+def test_environment_overrides(monkeypatch):
+    settings = _settings(monkeypatch, GUNICORN_BIND="127.0.0.1:9000", GUNICORN_WORKERS="3", GUNICORN_THREADS="8")
+    assert settings["bind"] == ["127.0.0.1:9000"]
+    assert settings["workers"] == 3
+    assert settings["threads"] == 8
+
+
+@pytest.mark.parametrize(
+    "cpu_max, expected",
+    [("max 100000\n", None), ("150000 100000\n", 2), ("50000 100000\n", 1), ("100000 100000\n", 1), (None, None)],
+)
+def test_available_cpus_honours_the_cgroup_quota(monkeypatch, tmp_path, cpu_max, expected):
+    available_cpus = _settings(monkeypatch)["available_cpus"]
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    affinity = len(os.sched_getaffinity(0))
+    assert available_cpus(str(path)) == (affinity if expected is None else min(affinity, expected))
+
+
+@pytest.mark.parametrize(
+    "bind, url",
+    [
+        ("", "http://127.0.0.1:8000/api/health"),
+        ("0.0.0.0:9100", "http://127.0.0.1:9100/api/health"),
+        ("[::]:9200", "http://127.0.0.1:9200/api/health"),
+        ("unix:/run/app.sock", "http://127.0.0.1:8000/api/health"),
+    ],
+)
+def test_healthcheck_url_follows_the_bind(bind, url):
+    assert healthcheck.health_url({"GUNICORN_BIND": bind}) == url
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
+    """A Gunicorn serving the app with the real config; yields (port, path of its stdout)."""
+    port = _free_port()
+    env = dict(
+        os.environ,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_WORKERS="1",
+        MLAPI_MODEL_DIR=str(model_dir),
+        MLAPI_REPLICA_NAME="gunicorn-test",
+        PYTHONPATH=str(APP_DIR),
+    )
+    logs = tmp_path_factory.mktemp("gunicorn")
+    with open(logs / "stdout", "w") as stdout, open(logs / "stderr", "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(CONF), "mlapi.wsgi:app"],
+            env=env, stdout=stdout, stderr=stderr,
+        )
+    try:
+        _wait_until_ready(port, process, logs / "stderr")
+        yield port, logs / "stdout"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_ready(port, process, stderr_path):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited: {stderr_path.read_text()}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
+            connection.request("GET", "/api/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass  # not listening yet
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    pytest.fail("gunicorn did not become ready")
+
+
+def test_keep_alive_connection_serves_several_requests(server):
+    port = server[0]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    for request_id in ("req-1", "req-2"):
+        connection.request(
+            "POST", CLASSIFIER_URL, body=json.dumps(SEED_CLASSIFIER_PAYLOAD),
+            headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+        )
+        response = connection.getresponse()
+        assert response.status == 200
+        assert "Predicted Class = " in json.loads(response.read())
+        assert response.getheader("X-Request-ID") == request_id
+    connection.request("GET", "/api/health")
+    health = connection.getresponse()
+    assert health.status == 200 and json.loads(health.read())["replica"] == "gunicorn-test"
+    connection.close()
+
+
+def test_access_log_has_the_request_id_and_no_body(server):
+    port, stdout = server
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request(
+        "POST", CLASSIFIER_URL, body=json.dumps(SEED_CLASSIFIER_PAYLOAD),
+        headers={"Content-Type": "application/json", "X-Request-ID": "log-check-42"},
+    )
+    connection.getresponse().read()
+    connection.close()
+    time.sleep(0.2)
+    line = next(line for line in stdout.read_text().splitlines() if "log-check-42" in line)
+    assert f'"POST {CLASSIFIER_URL} HTTP/1.1" 200' in line
+    assert "monthly_fee" not in stdout.read_text()
+
+
+@pytest.mark.parametrize("size, status", [(65536, 400), (65537, 413), (200_000, 413)])
+def test_chunked_body_limit(server, size, status):
+    port = server[0]
+    body = b"[" + b" " * (size - 2) + b"]"  # an empty batch: 400 once it is read whole
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(
+            f"POST {CLASSIFIER_URL} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode()
+            + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.split()[1] == str(status).encode()
+    assert json.loads(payload)["error"] == ("empty_batch" if status == 400 else "payload_too_large")
+
+
+def test_healthcheck_probe(server, monkeypatch):
+    port = server[0]
+    monkeypatch.setenv("GUNICORN_BIND", f"127.0.0.1:{port}")
+    assert healthcheck.main() == 0
+    monkeypatch.setenv("GUNICORN_BIND", f"127.0.0.1:{_free_port()}")
+    assert healthcheck.main() == 1
