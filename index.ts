@@ -19,7 +19,7 @@ const certificate = new TlsCertificate("server", {
     providedPrivateKeyPem: settings.tlsMode === "provided" ? config.getSecret("tlsPrivateKeyPem") : undefined,
 });
 
-const images = new ServiceImages("images", { namePrefix, baseImage: settings.baseImage });
+const images = new ServiceImages("images", { namePrefix, baseImage: settings.baseImage, buildCaCertPem: settings.buildCaCertPem });
 
 const app = new AppTier("app", {
     namePrefix,
@@ -46,6 +46,7 @@ const proxy = new ReverseProxy("proxy", {
     imageId: images.proxyImageId,
     appNetworkName: app.network.name,
     uploads: nginxConfig.uploads,
+    filesDigest: nginxConfig.filesDigest,
     bindAddress: settings.bindAddress,
     httpsPort: settings.httpsPort,
     httpPort: settings.httpPort,

@@ -5,7 +5,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { replicaAddress } from "./config";
 import { Hardening, hardenedContainerArgs } from "./hardening";
-import { APP_HEALTH_PATH, APP_PORT, APP_USER } from "./layout";
+import { APP_PORT, APP_USER } from "./layout";
 
 export interface AppTierArgs {
     namePrefix: string;
@@ -22,8 +22,21 @@ export interface AppTierArgs {
 /** Every app replica reaches the others and the proxy under this name. */
 export const APP_ALIAS = "app";
 
-export function appHardening(memoryMb: number): Hardening {
-    return { user: APP_USER, memoryMb, maxProcesses: 512, tmpfs: { "/tmp": "rw,noexec,nosuid,size=16m" } };
+/** Gunicorn processes assumed per replica when their number follows the CPUs (appWorkers 0). */
+const AUTO_WORKERS_ASSUMED = 8;
+
+/**
+ * Processes and threads all replicas may run together (RLIMIT_NPROC counts
+ * every process of the app's user ID on the host): per worker its threads
+ * plus the main one, per replica the arbiter and a margin for probes.
+ */
+export function appProcessBudget(args: Pick<AppTierArgs, "replicas" | "workers" | "threads">): number {
+    const workers = args.workers > 0 ? args.workers : AUTO_WORKERS_ASSUMED;
+    return args.replicas * (workers * (args.threads + 1) + 16);
+}
+
+export function appHardening(memoryMb: number, maxProcesses: number): Hardening {
+    return { user: APP_USER, memoryMb, maxProcesses, tmpfs: { "/tmp": "rw,noexec,nosuid,size=16m" } };
 }
 
 /** The environment of a replica: Gunicorn and app settings, nothing secret. */
@@ -36,9 +49,9 @@ export function appEnvironment(args: Pick<AppTierArgs, "workers" | "threads" | "
     ];
 }
 
-/** A liveness/readiness probe that needs nothing but the image's Python. */
+/** Readiness probe: the image's own (`/api/health` on loopback, ignoring any http_proxy), needing no curl. */
 export const APP_HEALTHCHECK = {
-    tests: ["CMD", "python3", "-c", `import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:${APP_PORT}${APP_HEALTH_PATH}', timeout=2)`],
+    tests: ["CMD", "python3", "-m", "mlapi.healthcheck"],
     interval: "10s",
     timeout: "3s",
     startPeriod: "5s",
@@ -83,7 +96,7 @@ export class AppTier extends pulumi.ComponentResource {
                     destroyGraceSeconds: 35,
                     stopSignal: "SIGTERM",
                     labels: [{ label: "mlapi.role", value: "app" }, { label: "mlapi.replica", value: String(index + 1) }],
-                    ...hardenedContainerArgs(appHardening(args.memoryMb)),
+                    ...hardenedContainerArgs(appHardening(args.memoryMb, appProcessBudget(args))),
                 },
                 {
                     parent: this,

@@ -4,6 +4,7 @@
 // `pulumi.Config`. All problems are reported at once, before any resource
 // exists.
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as net from "net";
 
 export const KEY_ALGORITHMS = ["RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384"] as const;
@@ -47,6 +48,12 @@ export interface StackSettings {
     providedCertificatePem?: string;
     /** Base image of both Dockerfiles (Debian stable slim by default). */
     baseImage: string;
+    /**
+     * Extra CA certificate(s), PEM, that pip trusts while the app image
+     * builds, for networks that intercept TLS (read from buildCaCertFile).
+     * Never in the final image.
+     */
+    buildCaCertPem?: string;
     /** Gunicorn processes per replica; 0 means "one per CPU the container sees". */
     appWorkers: number;
     appThreads: number;
@@ -130,6 +137,7 @@ export const CONFIG_KEYS: readonly string[] = [
     "tlsCertificatePem",
     "tlsPrivateKeyPem",
     "baseImage",
+    "buildCaCertFile",
     "appSubnet",
 ];
 
@@ -236,6 +244,7 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         keyAlgorithm: oneOf("keyAlgorithm", KEY_ALGORITHMS, DEFAULTS.keyAlgorithm),
         providedCertificatePem: raw("tlsCertificatePem") === undefined ? undefined : text("tlsCertificatePem", "", pemCertificateProblem),
         baseImage: text("baseImage", DEFAULTS.baseImage, (v) => (IMAGE_REFERENCE.test(v) ? undefined : "expected an image reference such as debian:trixie-slim")),
+        buildCaCertPem: raw("buildCaCertFile") === undefined ? undefined : readCaFile(text("buildCaCertFile", "", caFileProblem)),
         appWorkers: integer("appWorkers"),
         appThreads: integer("appThreads"),
         appMemoryMb: integer("appMemoryMb"),
@@ -269,6 +278,18 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
 
     if (problems.length) throw new ConfigError(problems);
     return settings;
+}
+
+function caFileProblem(file: string): string | undefined {
+    try {
+        return pemCertificateProblem(fs.readFileSync(file, "utf8"));
+    } catch {
+        return "expected the path of a readable PEM file with the CA certificate(s)";
+    }
+}
+
+function readCaFile(file: string): string | undefined {
+    return file ? fs.readFileSync(file, "utf8") : undefined;
 }
 
 function pemCertificateProblem(pem: string): string | undefined {

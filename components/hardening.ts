@@ -6,7 +6,11 @@ import * as docker from "@pulumi/docker";
 export interface Hardening {
     user: string;
     memoryMb: number;
-    /** Cap on processes (and threads) of the container's user, via RLIMIT_NPROC. */
+    /**
+     * Cap on processes and threads via RLIMIT_NPROC (the provider has no
+     * pids limit). The kernel counts them per user ID across the host, so
+     * the cap covers every container running as that user together.
+     */
     maxProcesses: number;
     /** Writable tmpfs mounts on an otherwise read-only root filesystem. */
     tmpfs: Record<string, string>;
@@ -28,10 +32,7 @@ export function hardenedContainerArgs(h: Hardening) {
         memory: h.memoryMb,
         // Equal to memory: no swap, so the limit is a real limit.
         memorySwap: h.memoryMb,
-        ulimits: [
-            { name: "nproc", soft: h.maxProcesses, hard: h.maxProcesses },
-            { name: "nofile", soft: 65536, hard: 65536 },
-        ],
+        ulimits: [{ name: "nproc", soft: h.maxProcesses, hard: h.maxProcesses }],
         restart: RESTART_POLICY,
         logDriver: "json-file",
         logOpts: LOG_OPTIONS,
@@ -49,7 +50,6 @@ export function dockerRunFlags(h: Hardening): string[] {
         `--memory=${h.memoryMb}m`,
         `--memory-swap=${h.memoryMb}m`,
         `--ulimit=nproc=${h.maxProcesses}:${h.maxProcesses}`,
-        "--ulimit=nofile=65536:65536",
         `--restart=${RESTART_POLICY}`,
         "--log-driver=json-file",
         ...Object.entries(LOG_OPTIONS).map(([k, v]) => `--log-opt=${k}=${v}`),

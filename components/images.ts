@@ -11,20 +11,23 @@ export interface ServiceImagesArgs {
     namePrefix: string;
     /** Base image of both Dockerfiles. */
     baseImage: string;
-    /** Build contexts, relative to the project directory (where `pulumi up` runs). */
-    appContext?: string;
-    proxyContext?: string;
+    /** Extra CA certificate(s) pip trusts while the app builds (TLS-intercepting networks). */
+    buildCaCertPem?: string;
 }
 
 /** The build of one image, in the shape `docker.Image` takes. Pure, for tests. */
-export function imageBuild(context: string, baseImage: string): docker.types.input.DockerBuild {
+export function imageBuild(context: string, baseImage: string, buildCaCertPem?: string): docker.types.input.DockerBuild {
     return {
         context,
         // Relative to the working directory, not the context (provider behaviour).
         dockerfile: `${context}/Dockerfile`,
-        args: { BASE_IMAGE: baseImage },
+        args: { BASE_IMAGE: baseImage, ...(buildCaCertPem ? { BUILD_CA_CERT: buildCaCertPem } : {}) },
     };
 }
+
+/** Build contexts, relative to the project directory (where `pulumi up` runs). */
+export const APP_CONTEXT = "app";
+export const PROXY_CONTEXT = "nginx";
 
 export class ServiceImages extends pulumi.ComponentResource {
     /** Image IDs (sha256:...) to run containers from. */
@@ -36,14 +39,15 @@ export class ServiceImages extends pulumi.ComponentResource {
 
     constructor(name: string, args: ServiceImagesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:images:ServiceImages", name, {}, opts);
-        const build = (component: string, context: string) =>
+        const build = (component: string, context: string, buildCaCertPem?: string) =>
             new docker.Image(
                 `${name}-${component}`,
-                { imageName: `${args.namePrefix}-${component}:latest`, build: imageBuild(context, args.baseImage), skipPush: true },
+                { imageName: `${args.namePrefix}-${component}:latest`, build: imageBuild(context, args.baseImage, buildCaCertPem), skipPush: true },
                 { parent: this },
             );
-        const app = build("app", args.appContext ?? "app");
-        const proxy = build("proxy", args.proxyContext ?? "nginx");
+        // Only the app's build downloads over HTTPS (pip); Nginx's uses apt.
+        const app = build("app", APP_CONTEXT, args.buildCaCertPem);
+        const proxy = build("proxy", PROXY_CONTEXT);
         this.appImageId = app.repoDigest;
         this.proxyImageId = proxy.repoDigest;
         this.appImageName = app.imageName;

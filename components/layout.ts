@@ -4,7 +4,6 @@
 /** The app image runs Gunicorn as this unprivileged user (created in app/Dockerfile). */
 export const APP_USER = "10001:10001";
 export const APP_PORT = 8000;
-export const APP_HEALTH_PATH = "/api/health";
 
 /** Debian's www-data: the Nginx image runs as it, never as root (see nginx/Dockerfile). */
 export const PROXY_UID = 33;
@@ -14,10 +13,12 @@ export const PROXY_HTTPS_PORT = 8443;
 export const PROXY_HTTP_PORT = 8080;
 
 /**
- * The rendered config, certificate and key are uploaded at deploy time into a
- * volume mounted here (Docker refuses uploads to a read-only root
- * filesystem; a volume path is allowed). nginx/Dockerfile starts Nginx with
- * the config from this directory.
+ * The rendered config, certificate and key reach Nginx at deploy time through
+ * a volume mounted here (read-only for Nginx). Docker refuses uploads into a
+ * container whose root filesystem is read-only, and the provider always
+ * uploads at "/", so the files are uploaded into a created-but-never-started
+ * loader container that mounts the same volume. nginx/Dockerfile starts Nginx
+ * with the config from this directory.
  */
 export const PROXY_DEPLOY_DIR = "/etc/nginx/deploy";
 export const PROXY_FILES = {

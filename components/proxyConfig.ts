@@ -3,6 +3,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { NginxLimits, IMAGE_NGINX_VERSION, renderNginxConfig } from "./nginxConfig";
+import { deployFilesDigest } from "./reverseProxy";
 import { PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_RUNTIME_DIR, PROXY_STATIC_ROOT, PROXY_UID } from "./layout";
 
 export interface NginxConfigArgs {
@@ -41,8 +42,10 @@ export function containerNginxConfig(args: { serverNames: string[]; upstreams: s
 export class NginxConfig extends pulumi.ComponentResource {
     /** The rendered nginx.conf. */
     readonly configText: pulumi.Output<string>;
-    /** Files for the proxy container: config, certificate and key (0600, secret). */
+    /** Files for the proxy: config, certificate and key (0600, secret). */
     readonly uploads: docker.types.input.ContainerUpload[];
+    /** Changes when the config or the certificate changes. */
+    readonly filesDigest: pulumi.Output<string>;
 
     constructor(name: string, args: NginxConfigArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:proxy:NginxConfig", name, {}, opts);
@@ -56,6 +59,7 @@ export class NginxConfig extends pulumi.ComponentResource {
             { file: PROXY_FILES.certificate, content: args.certPem, permissions: "0644" },
             { file: PROXY_FILES.certificateKey, content: pulumi.secret(args.privateKeyPem), owner, group: owner, permissions: "0600" },
         ];
-        this.registerOutputs({ configText: this.configText });
+        this.filesDigest = pulumi.all([this.configText, args.certPem]).apply(([config, cert]) => deployFilesDigest(config, cert));
+        this.registerOutputs({ configText: this.configText, filesDigest: this.filesDigest });
     }
 }

@@ -2,6 +2,7 @@
 import * as crypto from "crypto";
 import { isSecretInput, plain, runProgram, ProgramRun } from "./program";
 import { PROXY_FILES, PROXY_UID } from "../../components/layout";
+import { deployFilesDigest } from "../../components/reverseProxy";
 
 const T = {
     key: "tls:index/privateKey:PrivateKey",
@@ -15,7 +16,12 @@ const T = {
 };
 
 const appContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => c.inputs.labels.some((l: any) => l.value === "app"));
-const proxyContainer = (run: ProgramRun) => run.ofType(T.container).find((c) => c.inputs.labels.some((l: any) => l.value === "proxy"))!;
+const withRole = (run: ProgramRun, role: string) => run.ofType(T.container).find((c) => c.inputs.labels.some((l: any) => l.label === "mlapi.role" && l.value === role))!;
+const proxyContainer = (run: ProgramRun) => withRole(run, "proxy");
+/** The never-started container that receives the proxy's files into their volume. */
+const filesLoader = (run: ProgramRun) => withRole(run, "proxy-files");
+const uploadedFile = (run: ProgramRun, file: string): string => plain(filesLoader(run).inputs.uploads).find((u: any) => u.file === file).content;
+const runningContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => c !== filesLoader(run));
 
 jest.setTimeout(60_000);
 
@@ -32,9 +38,9 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
         expect(run.ofType(T.network)).toHaveLength(2);
         expect(run.ofType(T.volume)).toHaveLength(1);
         expect(appContainers(run)).toHaveLength(replicas);
-        expect(run.ofType(T.container)).toHaveLength(replicas + 1);
+        expect(run.ofType(T.container)).toHaveLength(replicas + 2);
         const custom = run.resources.filter((r) => !r.type.startsWith("mlapi:"));
-        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 1);
+        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 2);
     });
 
     test("replicas have stable names, a shared alias and distinct fixed addresses on the internal network", () => {
@@ -53,8 +59,7 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
     });
 
     test("the rendered Nginx config lists every replica", () => {
-        const uploads = plain(proxyContainer(run).inputs.uploads);
-        const config: string = uploads.find((u: any) => u.file === PROXY_FILES.config).content;
+        const config = uploadedFile(run, PROXY_FILES.config);
         for (const c of appContainers(run)) expect(config).toContain(`server ${c.inputs.networksAdvanced[0].ipv4Address}:8000 `);
         expect(config.match(/^\s+server \d+\.\d+\.\d+\.\d+:8000 /gm)).toHaveLength(replicas);
     });
@@ -99,27 +104,41 @@ describe("default stack", () => {
         }
     });
 
-    test("the private key reaches only the proxy container, only as a secret upload (0600, owned by Nginx's user)", () => {
+    test("the private key reaches only the proxy's files, only as a secret upload (0600, owned by Nginx's user)", () => {
         const keyPem: string = plain(run.ofType(T.key)[0].state.privateKeyPem);
         expect(keyPem).toMatch(/PRIVATE KEY/);
         const keyBody = keyPem.split("\n")[1];
-        const proxy = proxyContainer(run);
-        expect(isSecretInput(proxy.inputs.uploads)).toBe(true);
-        const keyUpload = plain(proxy.inputs.uploads).find((u: any) => u.file === PROXY_FILES.certificateKey);
+        const loader = filesLoader(run);
+        expect(isSecretInput(loader.inputs.uploads)).toBe(true);
+        const keyUpload = plain(loader.inputs.uploads).find((u: any) => u.file === PROXY_FILES.certificateKey);
         expect(keyUpload).toMatchObject({ content: keyPem, permissions: "0600", owner: String(PROXY_UID) });
         for (const r of run.resources) {
-            if (r === proxy || r.type.startsWith("tls:")) continue;
+            if (r === loader || r.type.startsWith("tls:")) continue;
             expect([r.type, r.name, JSON.stringify(r.inputs)]).not.toEqual([r.type, r.name, expect.stringContaining(keyBody)]);
         }
-        // Nor in the proxy's other inputs: env, labels, command.
-        const { uploads, ...rest } = proxy.inputs;
+        // Nor in the loader's other inputs: env, labels, command.
+        const { uploads, ...rest } = loader.inputs;
         expect(JSON.stringify(rest)).not.toContain(keyBody);
         expect(uploads).toBeDefined();
     });
 
+    test("the proxy's files reach Nginx through a volume it mounts read-only; the loader never runs", () => {
+        const loader = filesLoader(run);
+        const proxy = proxyContainer(run);
+        expect(loader.inputs).toMatchObject({ start: false, mustRun: false, networkMode: "none", image: proxy.inputs.image });
+        expect(loader.inputs.ports ?? []).toEqual([]);
+        const volume = run.ofType(T.volume)[0].inputs.name;
+        expect(loader.inputs.mounts).toEqual([{ type: "volume", source: volume, target: "/etc/nginx/deploy" }]);
+        expect(proxy.inputs.mounts).toEqual([{ type: "volume", source: volume, target: "/etc/nginx/deploy", readOnly: true }]);
+        expect(proxy.inputs.uploads).toBeUndefined();
+        // A label follows the config and certificate, so a change restarts Nginx.
+        const digest = proxy.inputs.labels.find((l: any) => l.label === "mlapi.deploy-files-sha256").value;
+        expect(digest).toBe(deployFilesDigest(uploadedFile(run, PROXY_FILES.config), uploadedFile(run, PROXY_FILES.certificate)));
+    });
+
     test("images are local builds from app/ and nginx/, never pushed, with no secret build args", () => {
         const images = run.ofType(T.image);
-        expect(images.map((i) => [i.inputs.build.context, i.inputs.build.dockerfile, i.inputs.skipPush])).toEqual([
+        expect(images.map((i) => [i.inputs.build.context, i.inputs.build.dockerfile, i.inputs.skipPush]).sort()).toEqual([
             ["app", "app/Dockerfile", true],
             ["nginx", "nginx/Dockerfile", true],
         ]);
@@ -127,8 +146,9 @@ describe("default stack", () => {
     });
 
     test("containers run the images by ID, hardened, with healthchecks, limits and log rotation", () => {
-        const [appImage, proxyImage] = run.ofType(T.image).map((i) => i.state.repoDigest);
-        for (const c of run.ofType(T.container)) {
+        const digestOf = (context: string) => run.ofType(T.image).find((i) => i.inputs.build.context === context)!.state.repoDigest;
+        const [appImage, proxyImage] = [digestOf("app"), digestOf("nginx")];
+        for (const c of runningContainers(run)) {
             const isProxy = c === proxyContainer(run);
             expect(c.inputs.image).toBe(isProxy ? proxyImage : appImage);
             expect(c.inputs).toMatchObject({
@@ -162,6 +182,20 @@ describe("default stack", () => {
 });
 
 describe("configuration reaches the resources", () => {
+    test("a build CA reaches only the app image's build args", async () => {
+        const fs = await import("fs");
+        const os = await import("os");
+        const path = await import("path");
+        const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-ca-")), "ca.pem");
+        const caPem = (await runProgram()).outputs.certificatePem.value as string;
+        fs.writeFileSync(file, caPem);
+        const run = await runProgram({ buildCaCertFile: file });
+        const image = (context: string) => run.ofType(T.image).find((i) => i.inputs.build.context === context)!;
+        const [app, proxy] = [image("app"), image("nginx")];
+        expect(app.inputs.build.args).toEqual({ BASE_IMAGE: "debian:trixie-slim", BUILD_CA_CERT: caPem });
+        expect(proxy.inputs.build.args).toEqual({ BASE_IMAGE: "debian:trixie-slim" });
+    });
+
     test("ports, bind address, key algorithm, names and validity", async () => {
         const run = await runProgram({
             httpsPort: "8443", httpPort: "8080", bindAddress: "0.0.0.0", keyAlgorithm: "ECDSA-P384",
@@ -173,7 +207,7 @@ describe("configuration reaches the resources", () => {
         const cert = run.ofType(T.selfSigned)[0];
         expect(cert.inputs).toMatchObject({ dnsNames: ["api.example.test"], ipAddresses: ["127.0.0.1", "10.0.0.5"], validityPeriodHours: 720, earlyRenewalHours: 240 });
         expect(cert.inputs.allowedUses).toEqual(["serverAuth", "digitalSignature"]);
-        const config: string = plain(proxyContainer(run).inputs.uploads).find((u: any) => u.file === PROXY_FILES.config).content;
+        const config = uploadedFile(run, PROXY_FILES.config);
         expect(config).toContain("server_name api.example.test 127.0.0.1 10.0.0.5;");
         expect(config).toContain("return 308 https://$host:8443$request_uri;");
     });

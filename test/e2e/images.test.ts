@@ -1,0 +1,391 @@
+// The real images on a real Docker engine: built from the repository's
+// Dockerfiles as the stack builds them, run with the stack's own hardening,
+// healthchecks, environment, networks and uploads (the same component code
+// turned into docker CLI calls), then probed over HTTPS, audited with
+// `docker inspect`, and scanned layer by layer for private keys.
+import { spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { APP_ALIAS, APP_HEALTHCHECK, appEnvironment, appHardening, appProcessBudget } from "../../components/appTier";
+import { DEFAULTS, parseSettings, replicaAddress } from "../../components/config";
+import { dockerRunFlags, Hardening, LOG_OPTIONS, RESTART_POLICY, SECURITY_OPTIONS } from "../../components/hardening";
+import { APP_CONTEXT, PROXY_CONTEXT, imageBuild } from "../../components/images";
+import { APP_PORT, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_UID } from "../../components/layout";
+import { containerNginxConfig } from "../../components/proxyConfig";
+import { PROXY_HEALTHCHECK, proxyHardening } from "../../components/reverseProxy";
+import { docker, dockerAsync, engineAnswers, findInImage, inspect, tarArchive } from "../support/docker";
+import { MODEL_PATHS, SEED_KEYS, SEED_PAYLOADS, postJson, request } from "../support/http";
+import { generateKey } from "../support/openssl";
+import { freePort, issueCertificate, PROJECT_ROOT, TlsFiles, waitFor } from "./harness";
+
+const APP_IMAGE = "mlapi-test-app:e2e";
+const PROXY_IMAGE = "mlapi-test-proxy:e2e";
+const KEY_MARKER = "PRIVATE KEY-----";
+
+jest.setTimeout(120_000);
+
+// The engine is started (and the base image made) before tests are collected,
+// so a machine without Docker skips, or fails under REQUIRE_DOCKER=1, visibly.
+const ensureDocker = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "ensure-docker.sh")], { encoding: "utf8" });
+const engineUp = engineAnswers();
+const noEngineMessage = `no Docker engine answers (docker info failed); scripts/ensure-docker.sh said: ${(ensureDocker.stderr || String(ensureDocker.error)).trim()}`;
+
+if (!engineUp && process.env.REQUIRE_DOCKER === "1") {
+    test("a Docker engine answers (REQUIRE_DOCKER=1)", () => {
+        throw new Error(noEngineMessage);
+    });
+} else if (!engineUp) {
+    console.warn(`SKIPPING the image tests: ${noEngineMessage}. Set REQUIRE_DOCKER=1 to make this a failure.`);
+}
+
+interface Healthcheck {
+    tests: string[];
+    interval: string;
+    timeout: string;
+    startPeriod: string;
+    retries: number;
+}
+
+const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * The stack's healthcheck as `docker create` flags. The CLI only takes a
+ * shell command, so an exec-form ("CMD") test is quoted word by word: the
+ * same program with the same arguments, started through /bin/sh.
+ */
+function healthFlags(check: Healthcheck): string[] {
+    const [form, ...command] = check.tests;
+    if (form !== "CMD" && form !== "CMD-SHELL") throw new Error(`unsupported healthcheck form ${form}`);
+    return [
+        `--health-cmd=${form === "CMD" ? command.map(shellQuote).join(" ") : command[0]}`,
+        `--health-interval=${check.interval}`,
+        `--health-timeout=${check.timeout}`,
+        `--health-start-period=${check.startPeriod}`,
+        `--health-retries=${check.retries}`,
+    ];
+}
+
+/**
+ * The stack's settings, with its buildCaCertFile taken from
+ * MLAPI_BUILD_CA_CERT_FILE where the network intercepts TLS (as CI's may).
+ */
+const settings = parseSettings((key) => (key === "buildCaCertFile" ? process.env.MLAPI_BUILD_CA_CERT_FILE || undefined : undefined));
+
+/** `docker build` arguments for one image, from the build the stack gives docker.Image. */
+function buildArgs(tag: string, context: string, buildCaCertPem?: string): string[] {
+    const build = imageBuild(context, settings.baseImage, buildCaCertPem) as { context: string; dockerfile: string; args: Record<string, string> };
+    const buildArgFlags = Object.entries(build.args).flatMap(([name, value]) => ["--build-arg", `${name}=${value}`]);
+    return ["build", "--tag", tag, "--file", build.dockerfile, ...buildArgFlags, build.context];
+}
+
+/** Creates the internal app network on a random free 10.213.x.0/24, as AppTier does with its configured subnet. */
+function createAppNetwork(name: string): string {
+    for (let attempt = 0; attempt < 10; attempt++) {
+        const subnet = `10.213.${crypto.randomInt(0, 256)}.0/24`;
+        const result = spawnSync("docker", ["network", "create", "--internal", "--subnet", subnet, name], { encoding: "utf8" });
+        if (result.status === 0) return subnet;
+        if (!/overlap/i.test(result.stderr)) throw new Error(`docker network create failed: ${result.stderr}`);
+    }
+    throw new Error("no free 10.213.x.0/24 subnet after 10 tries");
+}
+
+const keyBody = (pem: string) => pem.split("\n").filter((line) => line && !line.startsWith("-----")).join("\n");
+
+interface RunningContainer {
+    name: string;
+    hardening: Hardening;
+}
+
+const appEnv = appEnvironment({ workers: DEFAULTS.appWorkers, threads: DEFAULTS.appThreads, maxBodyBytes: DEFAULTS.maxBodyKb * 1024 });
+const appHardeningOfStack = appHardening(DEFAULTS.appMemoryMb, appProcessBudget({ replicas: DEFAULTS.replicas, workers: DEFAULTS.appWorkers, threads: DEFAULTS.appThreads }));
+const appFlags = dockerRunFlags(appHardeningOfStack);
+
+(engineUp ? describe : describe.skip)("the stack's images on a real Docker engine", () => {
+    const run = `mlapi-e2e-${crypto.randomBytes(3).toString("hex")}`;
+    const created = { containers: [] as string[], networks: [] as string[], volumes: [] as string[], images: [] as string[] };
+    const replicas: RunningContainer[] = [];
+    let proxy: RunningContainer;
+    let standaloneName: string;
+    let appNetwork: string;
+    let appSubnet: string;
+    let tls: TlsFiles;
+    let httpsPort: number;
+    let httpPort: number;
+    let standalonePort: number;
+    let proxyStartedAt: number;
+
+    const httpsUrl = (p: string) => `https://127.0.0.1:${httpsPort}/${p}`;
+
+    beforeAll(async () => {
+        if (ensureDocker.status !== 0) throw new Error(`scripts/ensure-docker.sh failed:\n${ensureDocker.stderr}`);
+        const started = Date.now();
+        await Promise.all([
+            dockerAsync(buildArgs(APP_IMAGE, APP_CONTEXT, settings.buildCaCertPem), { cwd: PROJECT_ROOT }),
+            dockerAsync(buildArgs(PROXY_IMAGE, PROXY_CONTEXT), { cwd: PROJECT_ROOT }),
+        ]);
+        console.log(`built ${APP_IMAGE} and ${PROXY_IMAGE} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+        tls = issueCertificate(DEFAULTS);
+        [httpsPort, httpPort, standalonePort] = [await freePort(), await freePort(), await freePort()];
+
+        // The app image alone, outside the stack's network, published only for this probe.
+        standaloneName = `${run}-standalone`;
+        created.containers.push(standaloneName);
+        docker([
+            "run", "--detach", `--name=${standaloneName}`, `--hostname=${standaloneName}`, ...appFlags,
+            ...appEnv.map((e) => `--env=${e}`), `--publish=127.0.0.1:${standalonePort}:${APP_PORT}`, APP_IMAGE,
+        ]);
+
+        appNetwork = `${run}-app`;
+        appSubnet = createAppNetwork(appNetwork);
+        created.networks.push(appNetwork);
+        for (let index = 0; index < DEFAULTS.replicas; index++) {
+            const replica = { name: `${run}-app-${index + 1}`, hardening: appHardeningOfStack };
+            created.containers.push(replica.name);
+            docker([
+                "run", "--detach", `--name=${replica.name}`, `--hostname=${replica.name}`, ...appFlags,
+                ...appEnv.map((e) => `--env=${e}`), ...healthFlags(APP_HEALTHCHECK),
+                `--network=${appNetwork}`, `--ip=${replicaAddress(appSubnet, index)}`, `--network-alias=${APP_ALIAS}`, APP_IMAGE,
+            ]);
+            replicas.push(replica);
+        }
+
+        const edgeNetwork = `${run}-edge`;
+        docker(["network", "create", edgeNetwork]);
+        created.networks.push(edgeNetwork);
+        const deployVolume = `${run}-proxy-deploy`;
+        docker(["volume", "create", deployVolume]);
+        created.volumes.push(deployVolume);
+
+        // What ReverseProxy does: a loader container that never starts
+        // receives the uploads (the provider copies a tar of full paths to
+        // "/", which Docker refuses on a read-only root filesystem); the files
+        // land in the volume, which Nginx mounts read-only.
+        const loader = `${run}-proxy-files`;
+        created.containers.push(loader);
+        docker(["create", `--name=${loader}`, "--network=none", `--mount=type=volume,source=${deployVolume},target=${PROXY_DEPLOY_DIR}`, PROXY_IMAGE]);
+        const config = containerNginxConfig({
+            serverNames: [...DEFAULTS.certDnsNames, ...DEFAULTS.certIpAddresses],
+            upstreams: replicas.map((_, index) => `${replicaAddress(appSubnet, index)}:${APP_PORT}`),
+            publicHttpsPort: httpsPort,
+            limits: DEFAULTS,
+        });
+        const atRoot = (file: string) => file.replace(/^\//, "");
+        const uploads = tarArchive([
+            { name: atRoot(PROXY_FILES.config), content: config, mode: 0o644, uid: 0, gid: 0 },
+            { name: atRoot(PROXY_FILES.certificate), content: tls.certPem, mode: 0o644, uid: 0, gid: 0 },
+            { name: atRoot(PROXY_FILES.certificateKey), content: tls.keyPem, mode: 0o600, uid: PROXY_UID, gid: PROXY_UID },
+        ]);
+        docker(["cp", "-", `${loader}:/`], uploads);
+
+        proxy = { name: `${run}-proxy`, hardening: proxyHardening(DEFAULTS.proxyMemoryMb) };
+        created.containers.push(proxy.name);
+        docker([
+            "create", `--name=${proxy.name}`, `--hostname=${proxy.name}`, ...dockerRunFlags(proxy.hardening), ...healthFlags(PROXY_HEALTHCHECK),
+            `--network=${edgeNetwork}`, `--publish=127.0.0.1:${httpsPort}:${PROXY_HTTPS_PORT}`, `--publish=127.0.0.1:${httpPort}:${PROXY_HTTP_PORT}`,
+            `--mount=type=volume,source=${deployVolume},target=${PROXY_DEPLOY_DIR},readonly`, PROXY_IMAGE,
+        ]);
+        docker(["network", "connect", appNetwork, proxy.name]);
+        docker(["start", proxy.name]);
+        proxyStartedAt = Date.now();
+
+        await waitFor(
+            "the proxy to reach a replica over HTTPS",
+            async () => ((await request(httpsUrl("api/health"), { ca: tls.trustPem, timeoutMs: 2000 })).status === 200 ? true : undefined),
+            30_000,
+        );
+    }, 30 * 60_000);
+
+    afterAll(() => {
+        // Everything this run made, even after a failure; the built images stay as the next run's cache.
+        const removals = [
+            ...created.containers.map((name) => ["rm", "--force", "--volumes", name]),
+            ...created.networks.map((name) => ["network", "rm", name]),
+            ...created.volumes.map((name) => ["volume", "rm", name]),
+            ...created.images.map((name) => ["image", "rm", "--force", name]),
+        ];
+        for (const args of removals) {
+            const result = spawnSync("docker", args, { encoding: "utf8" });
+            if (result.status !== 0) console.warn(`cleanup: docker ${args.join(" ")}: ${result.stderr}`);
+        }
+    });
+
+    describe("the app image alone", () => {
+        const standaloneUrl = (p: string) => `http://127.0.0.1:${standalonePort}/${p}`;
+
+        test("names its host in /api/health", async () => {
+            const health = await waitFor("the standalone app to answer", async () => {
+                const response = await request(standaloneUrl("api/health"), { timeoutMs: 2000 });
+                return response.status === 200 ? response.json() : undefined;
+            });
+            expect(health).toMatchObject({ status: "ok", replica: standaloneName });
+        });
+
+        test.each(Object.keys(SEED_PAYLOADS) as (keyof typeof SEED_PAYLOADS)[])("answers the seed's %s prediction", async (model) => {
+            const response = await postJson(standaloneUrl(MODEL_PATHS[model]), SEED_PAYLOADS[model]);
+            expect(response.status).toBe(200);
+            expect(typeof response.json()[SEED_KEYS[model]]).toBe("number");
+        });
+    });
+
+    describe("the stack through the proxy container's published HTTPS port", () => {
+        test("GET / returns the baked-in frontend", async () => {
+            const response = await request(httpsUrl(""), { ca: tls.trustPem });
+            expect(response.status).toBe(200);
+            expect(response.headers["content-type"]).toMatch(/^text\/html/);
+            expect(response.body).toBe(fs.readFileSync(path.join(PROJECT_ROOT, PROXY_CONTEXT, "html", "index.html"), "utf8"));
+        });
+
+        test.each(Object.keys(SEED_PAYLOADS) as (keyof typeof SEED_PAYLOADS)[])("a proxied %s prediction works", async (model) => {
+            const response = await postJson(httpsUrl(MODEL_PATHS[model]), SEED_PAYLOADS[model], { ca: tls.trustPem });
+            expect(response.status).toBe(200);
+            const value = response.json()[SEED_KEYS[model]];
+            expect(typeof value).toBe("number");
+            if (model === "classifier") expect([0, 1]).toContain(value);
+        });
+
+        test("/api/health over 20 requests is answered by every replica", async () => {
+            const seen = new Set<string>();
+            for (let i = 0; i < 20; i++) {
+                const response = await request(httpsUrl("api/health"), { ca: tls.trustPem });
+                expect(response.status).toBe(200);
+                seen.add(response.json().replica);
+            }
+            expect([...seen].sort()).toEqual(replicas.map((r) => r.name).sort());
+        });
+
+        test("nginx -t passes inside the running proxy container", () => {
+            const result = spawnSync("docker", ["exec", proxy.name, "nginx", "-t", "-c", PROXY_FILES.config, "-e", "stderr"], { encoding: "utf8" });
+            expect(result.stderr).toMatch(/test is successful/);
+            expect(result.status).toBe(0);
+        });
+
+        test("the uploads carry the owners and modes NginxConfig gives them", () => {
+            const files = [PROXY_FILES.config, PROXY_FILES.certificate, PROXY_FILES.certificateKey];
+            const listing = docker(["exec", proxy.name, "stat", "-c", "%a %u:%g %n", ...files]);
+            expect(listing.split("\n")).toEqual([
+                `644 0:0 ${PROXY_FILES.config}`,
+                `644 0:0 ${PROXY_FILES.certificate}`,
+                `600 ${PROXY_UID}:${PROXY_UID} ${PROXY_FILES.certificateKey}`,
+            ]);
+        });
+    });
+
+    describe("what docker inspect shows of each container", () => {
+        const roles = ["app replica 1", "app replica 2", "proxy"] as const;
+        const container = (role: (typeof roles)[number]) => (role === "proxy" ? proxy : replicas[Number(role.slice(-1)) - 1]);
+
+        test.each(roles)("the %s runs with the stack's hardening", (role) => {
+            const { name, hardening } = container(role);
+            const { Config, HostConfig } = inspect("container", name);
+            expect(Config.User).toBe(hardening.user);
+            expect(docker(["exec", name, "id", "-u"])).toBe(hardening.user.split(":")[0]);
+            expect(HostConfig.ReadonlyRootfs).toBe(true);
+            expect(HostConfig.Tmpfs).toEqual(hardening.tmpfs);
+            expect(HostConfig.CapDrop).toContain("ALL");
+            expect(HostConfig.SecurityOpt).toEqual(expect.arrayContaining(SECURITY_OPTIONS));
+            expect(HostConfig.Memory).toBe(hardening.memoryMb * 1024 * 1024);
+            expect(HostConfig.Ulimits).toContainEqual({ Name: "nproc", Soft: hardening.maxProcesses, Hard: hardening.maxProcesses });
+            expect(HostConfig.RestartPolicy.Name).toBe(RESTART_POLICY);
+            expect(HostConfig.LogConfig).toEqual({ Type: "json-file", Config: LOG_OPTIONS });
+        });
+
+        test.each(roles)("the kernel enforces it on the %s's main process", (role) => {
+            const { name, hardening } = container(role);
+            const status = docker(["exec", name, "cat", "/proc/1/status"]);
+            expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+            expect(status).toMatch(/^CapEff:\s+0+$/m);
+            expect(docker(["exec", name, "cat", "/proc/1/limits"])).toMatch(new RegExp(`^Max processes\\s+${hardening.maxProcesses}\\s+${hardening.maxProcesses}\\s`, "m"));
+        });
+
+        test.each(roles)("even root cannot write to / in the %s", (role) => {
+            const result = spawnSync("docker", ["exec", "--user=0", container(role).name, "touch", "/write-probe"], { encoding: "utf8" });
+            expect(result.status).not.toBe(0);
+            expect(result.stderr).toMatch(/Read-only file system/);
+        });
+
+        test("only the proxy publishes ports, and only on 127.0.0.1", () => {
+            for (const replica of replicas) {
+                const { HostConfig, NetworkSettings } = inspect("container", replica.name);
+                expect(Object.keys(HostConfig.PortBindings ?? {})).toEqual([]);
+                expect(Object.values(NetworkSettings.Ports ?? {}).filter(Boolean)).toEqual([]);
+            }
+            const { HostConfig } = inspect("container", proxy.name);
+            expect(HostConfig.PortBindings).toEqual({
+                [`${PROXY_HTTPS_PORT}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(httpsPort) }],
+                [`${PROXY_HTTP_PORT}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(httpPort) }],
+            });
+        });
+
+        test("Nginx mounts its deploy files read-only; the loader that received them never ran", () => {
+            const mounts = inspect("container", proxy.name).Mounts;
+            expect(mounts).toEqual([expect.objectContaining({ Type: "volume", Destination: PROXY_DEPLOY_DIR, RW: false })]);
+            const loader = inspect("container", `${run}-proxy-files`);
+            expect(loader.State).toMatchObject({ Status: "created", Running: false });
+            expect(loader.State.StartedAt).toBe("0001-01-01T00:00:00Z");
+        });
+
+        test("the app network is internal and the replicas have their fixed addresses and the shared alias", () => {
+            const network = inspect("network", appNetwork);
+            expect(network.Internal).toBe(true);
+            expect(network.IPAM.Config).toEqual([expect.objectContaining({ Subnet: appSubnet })]);
+            replicas.forEach((replica, index) => {
+                const attachment = inspect("container", replica.name).NetworkSettings.Networks[appNetwork];
+                expect(attachment.IPAddress).toBe(replicaAddress(appSubnet, index));
+                expect(attachment.Aliases).toContain(APP_ALIAS);
+            });
+        });
+    });
+
+    describe("no private key in any image", () => {
+        const needles = () => [KEY_MARKER, keyBody(tls.keyPem)];
+
+        test.each([APP_IMAGE, PROXY_IMAGE])("%s: no layer file and no config holds key material", (image) => {
+            expect(findInImage(image, needles())).toEqual([]);
+            const { Config } = inspect("image", image);
+            expect(JSON.stringify([Config.Env, Config.Labels])).not.toMatch(/PRIVATE KEY/);
+            expect(docker(["history", "--no-trunc", image])).not.toMatch(/PRIVATE KEY/);
+        });
+
+        test("the scan finds a key that was baked into an image", () => {
+            const context = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-leak-"));
+            const leakedKey = generateKey("ECDSA-P256");
+            const image = `${run}-leak:e2e`;
+            try {
+                fs.writeFileSync(path.join(context, "leaked.key"), leakedKey);
+                fs.writeFileSync(path.join(context, "Dockerfile"), "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY leaked.key /etc/leaked.key\n");
+                created.images.push(image);
+                docker(["build", "--tag", image, "--build-arg", `BASE_IMAGE=${DEFAULTS.baseImage}`, context]);
+                const findings = findInImage(image, [KEY_MARKER, keyBody(leakedKey)]);
+                expect(findings).toHaveLength(2);
+                for (const finding of findings) expect(finding).toMatch(/\/etc\/leaked\.key contains/);
+            } finally {
+                fs.rmSync(context, { recursive: true, force: true });
+            }
+        });
+    });
+
+    test("every container becomes healthy", async () => {
+        // A container's first probe runs one interval after its start: the proxy's is the longest.
+        const firstProbeMs = Math.max(...[APP_HEALTHCHECK, PROXY_HEALTHCHECK].map((check) => parseInt(check.interval, 10) * 1000));
+        const names = [...replicas, proxy].map((c) => c.name).concat(standaloneName);
+        await waitFor(
+            `${names.join(", ")} to be healthy`,
+            async () => {
+                const states = names.map((name) => inspect("container", name).State.Health);
+                const unhealthy = states.find((health) => health.Status === "unhealthy");
+                if (unhealthy) throw new Error(`unhealthy: ${JSON.stringify(unhealthy.Log)}`);
+                return states.every((health) => health.Status === "healthy") ? true : undefined;
+            },
+            Math.max(1000, proxyStartedAt + firstProbeMs + 15_000 - Date.now()),
+        );
+    });
+
+    test("image sizes (for the CI log)", () => {
+        const sizes = [APP_IMAGE, PROXY_IMAGE].map((image) => [image, Number(docker(["image", "inspect", "--format", "{{.Size}}", image]))] as const);
+        console.log(sizes.map(([image, bytes]) => `${image}: ${(bytes / 1e6).toFixed(1)} MB (${bytes} bytes)`).join("\n"));
+        for (const [, bytes] of sizes) expect(bytes).toBeGreaterThan(0);
+    });
+});

@@ -1,0 +1,168 @@
+// The Docker CLI for the image tests: commands as argument arrays (no shell),
+// a tar writer for uploads with exact owner and mode (what the docker
+// provider's `uploads` send), and a scanner that searches every layer of a
+// saved image for secret material.
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as zlib from "zlib";
+
+/** Runs `docker ...args` and returns its trimmed stdout; throws with docker's stderr on failure. */
+export function docker(args: string[], input?: string | Buffer): string {
+    const result = spawnSync("docker", args, { input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    if (result.status !== 0) {
+        throw new Error(`docker ${args.join(" ")} failed (${result.status ?? result.signal}): ${result.stderr || result.error}`);
+    }
+    return result.stdout.trim();
+}
+
+/** Like docker(), without blocking the event loop (long builds, parallel work); keeps the output's tail for errors. */
+export function dockerAsync(args: string[], options: { cwd?: string } = {}): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("docker", args, { cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+        let output = "";
+        const keep = (chunk: Buffer) => {
+            output = (output + chunk.toString("utf8")).slice(-16_000);
+        };
+        child.stdout.on("data", keep);
+        child.stderr.on("data", keep);
+        child.once("error", reject);
+        child.once("close", (code) =>
+            code === 0 ? resolve(output) : reject(new Error(`docker ${args.join(" ")} failed (${code}); last output:\n${output}`)),
+        );
+    });
+}
+
+/** `docker inspect` of one object, parsed. */
+export function inspect<T = any>(kind: "container" | "network" | "image" | "volume", name: string): T {
+    return JSON.parse(docker([kind, "inspect", name]))[0];
+}
+
+/** True when a Docker engine answers. */
+export function engineAnswers(): boolean {
+    return spawnSync("docker", ["info"], { stdio: "ignore", timeout: 20_000 }).status === 0;
+}
+
+export interface TarUpload {
+    name: string;
+    content: string | Buffer;
+    mode: number;
+    uid: number;
+    gid: number;
+}
+
+const BLOCK = 512;
+
+function octal(value: number, width: number): string {
+    return value.toString(8).padStart(width - 1, "0") + "\0";
+}
+
+/** A ustar archive of regular files, with the owner and mode of each as given. */
+export function tarArchive(files: TarUpload[]): Buffer {
+    const blocks: Buffer[] = [];
+    for (const file of files) {
+        const data = Buffer.from(file.content);
+        const header = Buffer.alloc(BLOCK);
+        header.write(file.name, 0, 100, "utf8");
+        header.write(octal(file.mode, 8), 100, "ascii");
+        header.write(octal(file.uid, 8), 108, "ascii");
+        header.write(octal(file.gid, 8), 116, "ascii");
+        header.write(octal(data.length, 12), 124, "ascii");
+        header.write(octal(Math.floor(Date.now() / 1000), 12), 136, "ascii");
+        header.write("        ", 148, "ascii"); // the checksum counts its own field as spaces
+        header.write("0", 156, "ascii");
+        header.write("ustar\u000000", 257, "ascii");
+        const checksum = header.reduce((sum, byte) => sum + byte, 0);
+        header.write(octal(checksum, 7) + " ", 148, "ascii");
+        blocks.push(header, data, Buffer.alloc((BLOCK - (data.length % BLOCK)) % BLOCK));
+    }
+    blocks.push(Buffer.alloc(2 * BLOCK));
+    return Buffer.concat(blocks);
+}
+
+function field(header: Buffer, offset: number, length: number): string {
+    const raw = header.subarray(offset, offset + length);
+    const end = raw.indexOf(0);
+    return raw.subarray(0, end === -1 ? length : end).toString("utf8");
+}
+
+/** The "path" and "linkpath" records of a PAX extended header ("<length> <key>=<value>\n" each). */
+function paxNames(data: Buffer): { path?: string; linkpath?: string } {
+    const names: { path?: string; linkpath?: string } = {};
+    for (const record of data.toString("utf8").split("\n")) {
+        const match = /^\d+ (path|linkpath)=(.*)$/s.exec(record);
+        if (match) names[match[1] as "path" | "linkpath"] = match[2];
+    }
+    return names;
+}
+
+export interface TarFile {
+    name: string;
+    /** The content, a view into the archive (empty for links). */
+    data: Buffer;
+    /** For hard and symbolic links: the archive path of the file linked to. */
+    linkTo?: string;
+}
+
+/** The regular files and links of a tar archive (ustar, with GNU and PAX long names). */
+export function* tarFiles(archive: Buffer): Generator<TarFile> {
+    let offset = 0;
+    let long: { path?: string; linkpath?: string } = {};
+    while (offset + BLOCK <= archive.length) {
+        const header = archive.subarray(offset, offset + BLOCK);
+        if (header.every((byte) => byte === 0)) return;
+        const size = parseInt(field(header, 124, 12).trim() || "0", 8);
+        const type = String.fromCharCode(header[156] || 0x30);
+        const data = archive.subarray(offset + BLOCK, offset + BLOCK + size);
+        offset += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+        if (type === "L") long.path = field(data, 0, data.length);
+        else if (type === "K") long.linkpath = field(data, 0, data.length);
+        else if (type === "x") long = { ...long, ...paxNames(data) };
+        else if (type !== "g") {
+            const prefix = field(header, 345, 155);
+            const name = long.path ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
+            const link = long.linkpath ?? field(header, 157, 100);
+            long = {};
+            if (type === "0" || type === "7") yield { name, data };
+            else if (type === "1") yield { name, data, linkTo: link };
+            else if (type === "2") yield { name, data, linkTo: path.posix.join(path.posix.dirname(name), link) };
+        }
+    }
+}
+
+/**
+ * Where `needles` occur in an image: in any file of any layer, in the image
+ * config (env, labels, build history), as `docker save` exports them.
+ * Returns one line per finding, empty when the image is clean.
+ */
+export function findInImage(image: string, needles: string[]): string[] {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-image-scan-"));
+    try {
+        const saved = path.join(dir, "image.tar");
+        docker(["save", "-o", saved, image]);
+        const entries = [...tarFiles(fs.readFileSync(saved))];
+        const byName = new Map(entries.map((entry) => [entry.name, entry]));
+        // A layer saved twice is a symlink to the first copy.
+        const content = (name: string): Buffer => {
+            const entry = byName.get(name);
+            if (!entry) throw new Error(`docker save of ${image} has no ${name}`);
+            return entry.linkTo ? content(entry.linkTo) : entry.data;
+        };
+        // manifest.json names the config and the layers, in the legacy and the OCI layouts alike.
+        const [manifest] = JSON.parse(content("manifest.json").toString("utf8")) as { Config: string; Layers: string[] }[];
+        const findings: string[] = [];
+        const search = (where: string, data: Buffer) => {
+            for (const needle of needles) if (data.includes(needle)) findings.push(`${where} contains ${JSON.stringify(needle.slice(0, 40))}`);
+        };
+        search(`image config ${manifest.Config}`, content(manifest.Config));
+        for (const layerPath of manifest.Layers) {
+            const layer = content(layerPath);
+            const isGzip = layer[0] === 0x1f && layer[1] === 0x8b;
+            for (const file of tarFiles(isGzip ? zlib.gunzipSync(layer) : layer)) search(`layer ${layerPath}: /${file.name}`, file.data);
+        }
+        return findings;
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
