@@ -22,7 +22,11 @@ pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
 
 case "${1:-}" in
   up)      pulumi up --yes --stack "$stack" && echo && echo "Open $(pulumi stack output url --stack "$stack")" ;;
-  destroy) pulumi destroy --yes --stack "$stack" ;;
+  # docker.Image never deletes what it built (provider behaviour): remove the
+  # two local images too, so nothing of the stack is left.
+  destroy)
+    pulumi destroy --yes --stack "$stack"
+    docker image rm --force "mlapi-$stack-app:latest" "mlapi-$stack-proxy:latest" >/dev/null 2>&1 || true ;;
   url)     pulumi stack output url --stack "$stack" ;;
   *)       echo "usage: scripts/stack.sh up|destroy|url" >&2; exit 2 ;;
 esac
