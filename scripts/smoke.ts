@@ -108,7 +108,8 @@ export function formatReport(url: string, checks: SmokeCheck[]): string {
 function trustAnchor(outputs: Record<string, unknown>): string | undefined {
     if (typeof outputs.caCertificatePem === "string") return outputs.caCertificatePem;
     const cert = new crypto.X509Certificate(String(outputs.certificatePem));
-    return cert.checkIssued(cert) ? cert.toString() : undefined;
+    const selfSigned = cert.issuer === cert.subject && cert.verify(cert.publicKey);
+    return selfSigned ? cert.toString() : undefined;
 }
 
 function stackOutputs(): Record<string, unknown> {
