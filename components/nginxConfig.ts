@@ -306,6 +306,9 @@ export function renderNginxConfig(input: NginxConfigInput): string {
     const lines = [
         "# Rendered by components/nginxConfig.ts - do not edit by hand.",
         "worker_processes auto;",
+        // Two descriptors per proxied connection: do not depend on the
+        // container's default open-files limit (often 1024).
+        "worker_rlimit_nofile 8192;",
         `pid ${input.paths.runtimeDir}/nginx.pid;`,
         `error_log ${input.paths.errorLog} warn;`,
         "",

@@ -29,4 +29,5 @@ npm ci --no-audit --no-fund --loglevel=error
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -r app/requirements.txt
+.venv/bin/pip install --quiet --disable-pip-version-check \
+  -r requirements-dev.txt -r app/requirements.txt -r test/security/requirements.txt
