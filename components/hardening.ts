@@ -39,19 +39,24 @@ export function hardenedContainerArgs(h: Hardening) {
     } satisfies Partial<docker.ContainerArgs>;
 }
 
-/** The same hardening as `docker run` flags (for the image tests). */
+/**
+ * The same hardening as `docker run` flags, translated from
+ * hardenedContainerArgs itself (for the image tests): dropping a setting
+ * there drops its flag here.
+ */
 export function dockerRunFlags(h: Hardening): string[] {
+    const args = hardenedContainerArgs(h);
     return [
-        `--user=${h.user}`,
-        "--read-only",
-        ...Object.entries(h.tmpfs).map(([path, options]) => `--tmpfs=${path}${options ? `:${options}` : ""}`),
-        ...SECURITY_OPTIONS.map((o) => `--security-opt=${o}`),
-        ...DROPPED_CAPABILITIES.map((c) => `--cap-drop=${c}`),
-        `--memory=${h.memoryMb}m`,
-        `--memory-swap=${h.memoryMb}m`,
-        `--ulimit=nproc=${h.maxProcesses}:${h.maxProcesses}`,
-        `--restart=${RESTART_POLICY}`,
-        "--log-driver=json-file",
-        ...Object.entries(LOG_OPTIONS).map(([k, v]) => `--log-opt=${k}=${v}`),
+        `--user=${args.user}`,
+        ...(args.readOnly ? ["--read-only"] : []),
+        ...Object.entries(args.tmpfs).map(([path, options]) => `--tmpfs=${path}${options ? `:${options}` : ""}`),
+        ...args.securityOpts.map((o) => `--security-opt=${o}`),
+        ...args.capabilities.drops.map((c) => `--cap-drop=${c}`),
+        `--memory=${args.memory}m`,
+        `--memory-swap=${args.memorySwap}m`,
+        ...args.ulimits.map((u) => `--ulimit=${u.name}=${u.soft}:${u.hard}`),
+        `--restart=${args.restart}`,
+        `--log-driver=${args.logDriver}`,
+        ...Object.entries(args.logOpts).map(([k, v]) => `--log-opt=${k}=${v}`),
     ];
 }
