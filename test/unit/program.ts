@@ -6,6 +6,7 @@ import * as crypto from "crypto";
 import type * as pulumiType from "@pulumi/pulumi";
 import { generateKey, selfSignedCert, certRequest, signCert } from "../support/openssl";
 import { KeyAlgorithm } from "../../components/config";
+import { certSubjectArgs } from "../../components/certificate";
 
 export const PROJECT = "https-ml-api";
 export const STACK = "dev";
@@ -39,16 +40,6 @@ function keyAlgorithmOf(inputs: Record<string, any>): KeyAlgorithm {
     return inputs.algorithm === "RSA" ? (`RSA-${inputs.rsaBits}` as KeyAlgorithm) : (`ECDSA-${inputs.ecdsaCurve}` as KeyAlgorithm);
 }
 
-function subjectOf(subject: Record<string, string>) {
-    return {
-        country: subject.country,
-        province: subject.province,
-        locality: subject.locality,
-        organization: subject.organization,
-        organizationalUnit: subject.organizationalUnit,
-        commonName: subject.commonName,
-    };
-}
 
 /** Outputs the real tls provider marks secret. */
 const SECRET_OUTPUTS = new Set(["privateKeyPem", "caPrivateKeyPem"]);
@@ -61,7 +52,7 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
         case "tls:index/selfSignedCert:SelfSignedCert": {
             const certPem = selfSignedCert({
                 keyPem: plain(inputs.privateKeyPem),
-                subject: subjectOf(inputs.subject),
+                subject: certSubjectArgs(inputs.subject),
                 dnsNames: inputs.dnsNames,
                 ipAddresses: inputs.ipAddresses,
                 validityHours: inputs.validityPeriodHours,
@@ -74,7 +65,7 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
             return {
                 ...inputs,
                 privateKeyPem: plain(inputs.privateKeyPem),
-                certRequestPem: certRequest({ keyPem: plain(inputs.privateKeyPem), subject: subjectOf(inputs.subject), dnsNames: inputs.dnsNames, ipAddresses: inputs.ipAddresses }),
+                certRequestPem: certRequest({ keyPem: plain(inputs.privateKeyPem), subject: certSubjectArgs(inputs.subject), dnsNames: inputs.dnsNames, ipAddresses: inputs.ipAddresses }),
             };
         case "tls:index/locallySignedCert:LocallySignedCert":
             return {
