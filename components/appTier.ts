@@ -3,7 +3,7 @@
 // shared alias.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { replicaAddress } from "./config";
+import { dynamicAddressRange, replicaAddress } from "./config";
 import { Hardening, hardenedContainerArgs } from "./hardening";
 import { APP_PORT, APP_USER } from "./layout";
 
@@ -71,7 +71,7 @@ export class AppTier extends pulumi.ComponentResource {
         // only containers attached to it (the proxy) reach the replicas.
         this.network = new docker.Network(
             `${name}-net`,
-            { name: `${args.namePrefix}-app`, internal: true, ipamConfigs: [{ subnet: args.subnet }] },
+            { name: `${args.namePrefix}-app`, internal: true, ipamConfigs: [{ subnet: args.subnet, ipRange: dynamicAddressRange(args.subnet) }] },
             { parent: this },
         );
 

@@ -64,7 +64,7 @@ export interface StackSettings {
     rateLimitBurst: number;
     /** Largest request body accepted, by Nginx and by the app. */
     maxBodyKb: number;
-    /** Private subnet of the app network; replicas get fixed addresses in it. */
+    /** Private subnet of the app network; replicas get fixed addresses in it (from host 16 on). */
     appSubnet: string;
 }
 
@@ -342,7 +342,7 @@ function parseSubnet(cidr: string): { base: number; bits: number } | undefined {
 function subnetProblem(cidr: string): string | undefined {
     const subnet = parseSubnet(cidr);
     if (!subnet) return "expected an IPv4 subnet in CIDR form such as 10.213.77.0/24";
-    if (subnet.bits < 16 || subnet.bits > 28) return "expected a prefix length from /16 to /28";
+    if (subnet.bits < 16 || subnet.bits > 27) return "expected a prefix length from /16 to /27";
     if (subnet.base % 2 ** (32 - subnet.bits) !== 0) return "the address has host bits set; expected the network address";
     const first = Math.floor(subnet.base / 2 ** 24);
     const second = Math.floor(subnet.base / 2 ** 16) % 256;
@@ -350,8 +350,24 @@ function subnetProblem(cidr: string): string | undefined {
     return isPrivate ? undefined : "expected a private (RFC 1918) subnet";
 }
 
-/** Replica addresses start at host .10 of the subnet; the first ones are left to Docker (gateway). */
-const FIRST_REPLICA_HOST = 10;
+/**
+ * The first 16 addresses of the subnet are Docker's to hand out (gateway, the
+ * proxy); replicas get fixed addresses after them, so a dynamic address can
+ * never take a replica's, even while that replica is being replaced.
+ */
+const DYNAMIC_HOSTS = 16;
+const FIRST_REPLICA_HOST = DYNAMIC_HOSTS;
+
+/** The range Docker allocates dynamic addresses from (the first /28 of the subnet). */
+export function dynamicAddressRange(cidr: string): string {
+    const subnet = parseSubnet(cidr);
+    if (!subnet) throw new Error(`not a subnet: ${cidr}`);
+    return `${formatAddress(subnet.base)}/${32 - Math.log2(DYNAMIC_HOSTS)}`;
+}
+
+function formatAddress(address: number): string {
+    return [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join(".");
+}
 
 function subnetCapacity(cidr: string): number | undefined {
     const subnet = parseSubnet(cidr);
@@ -362,8 +378,7 @@ function subnetCapacity(cidr: string): number | undefined {
 export function replicaAddress(cidr: string, index: number): string {
     const subnet = parseSubnet(cidr);
     if (!subnet) throw new Error(`not a subnet: ${cidr}`);
-    const address = subnet.base + FIRST_REPLICA_HOST + index;
-    return [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join(".");
+    return formatAddress(subnet.base + FIRST_REPLICA_HOST + index);
 }
 
 /**

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { APP_ALIAS, APP_HEALTHCHECK, appEnvironment, appHardening, appProcessBudget } from "../../components/appTier";
-import { DEFAULTS, parseSettings, replicaAddress } from "../../components/config";
+import { DEFAULTS, dynamicAddressRange, parseSettings, replicaAddress } from "../../components/config";
 import { dockerRunFlags, Hardening, LOG_OPTIONS, RESTART_POLICY, SECURITY_OPTIONS } from "../../components/hardening";
 import { APP_CONTEXT, PROXY_CONTEXT, imageBuild } from "../../components/images";
 import { APP_PORT, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_UID } from "../../components/layout";
@@ -84,7 +84,7 @@ function buildArgs(tag: string, context: string, buildCaCertPem?: string): strin
 function createAppNetwork(name: string): string {
     for (let attempt = 0; attempt < 10; attempt++) {
         const subnet = `10.213.${crypto.randomInt(0, 256)}.0/24`;
-        const result = spawnSync("docker", ["network", "create", "--internal", "--subnet", subnet, name], { encoding: "utf8" });
+        const result = spawnSync("docker", ["network", "create", "--internal", "--subnet", subnet, "--ip-range", dynamicAddressRange(subnet), name], { encoding: "utf8" });
         if (result.status === 0) return subnet;
         if (!/overlap/i.test(result.stderr)) throw new Error(`docker network create failed: ${result.stderr}`);
     }

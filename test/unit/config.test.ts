@@ -3,7 +3,7 @@
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
-import { CONFIG_KEYS, ConfigError, DEFAULTS, parseSettings, replicaAddress } from "../../components/config";
+import { CONFIG_KEYS, ConfigError, DEFAULTS, dynamicAddressRange, parseSettings, replicaAddress } from "../../components/config";
 
 const parse = (values: Record<string, unknown>) => parseSettings((key) => values[key], "https-ml-api:");
 
@@ -50,7 +50,8 @@ test.each([
     [{ baseImage: "Debian Trixie" }, 'https-ml-api:baseImage is "Debian Trixie": expected an image reference'],
     [{ appSubnet: "8.8.8.0/24" }, 'https-ml-api:appSubnet is "8.8.8.0/24": expected a private (RFC 1918) subnet'],
     [{ appSubnet: "10.0.0.1/24" }, "the address has host bits set"],
-    [{ appSubnet: "10.0.0.0/28", replicas: "8" }, "https-ml-api:replicas is 8 but https-ml-api:appSubnet 10.0.0.0/28 has room for 5 replicas"],
+    [{ appSubnet: "10.0.0.0/27", replicas: "20" }, "https-ml-api:replicas is 20 but https-ml-api:appSubnet 10.0.0.0/27 has room for 15 replicas"],
+    [{ appSubnet: "10.0.0.0/28" }, 'https-ml-api:appSubnet is "10.0.0.0/28": expected a prefix length from /16 to /27'],
     [{ httpsPort: "8080", httpPort: "8080" }, "https-ml-api:httpsPort and https-ml-api:httpPort are both 8080"],
     [{ certDnsNames: "", certIpAddresses: "" }, "are both empty"],
     [{ buildCaCertFile: "/nonexistent/ca.pem" }, 'https-ml-api:buildCaCertFile is "/nonexistent/ca.pem": expected the path of a readable PEM file'],
@@ -68,8 +69,10 @@ test("every problem is reported at once", () => {
 });
 
 test("replica addresses are fixed and distinct", () => {
-    expect([0, 1, 4].map((i) => replicaAddress("10.213.77.0/24", i))).toEqual(["10.213.77.10", "10.213.77.11", "10.213.77.14"]);
-    expect(replicaAddress("172.20.0.0/16", 300)).toBe("172.20.1.54");
+    expect([0, 1, 4].map((i) => replicaAddress("10.213.77.0/24", i))).toEqual(["10.213.77.16", "10.213.77.17", "10.213.77.20"]);
+    expect(replicaAddress("172.20.0.0/16", 300)).toBe("172.20.1.60");
+    // Docker's dynamic addresses (gateway, proxy) come from a range the replicas never use.
+    expect(dynamicAddressRange("10.213.77.0/24")).toBe("10.213.77.0/28");
 });
 
 test("an unknown key (a typo) is refused, with the likely key", () => {

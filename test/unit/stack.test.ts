@@ -48,6 +48,8 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
         expect(apps.map((c) => c.inputs.name)).toEqual(Array.from({ length: replicas }, (_, i) => `mlapi-dev-app-${i + 1}`));
         const appNet = run.ofType(T.network).find((n) => n.inputs.internal)!;
         expect(appNet.inputs.name).toBe("mlapi-dev-app");
+        // Docker's dynamic addresses come from .0/28; the replicas' fixed ones start after it.
+        expect(appNet.inputs.ipamConfigs).toEqual([{ subnet: "10.213.77.0/24", ipRange: "10.213.77.0/28" }]);
         const addresses = apps.map((c) => {
             expect(c.inputs.networksAdvanced).toHaveLength(1);
             expect(c.inputs.networksAdvanced[0].aliases).toEqual(["app"]);
@@ -56,6 +58,7 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
             return c.inputs.networksAdvanced[0].ipv4Address;
         });
         expect(new Set(addresses).size).toBe(replicas);
+        for (const address of addresses) expect(Number(address.split(".")[3])).toBeGreaterThanOrEqual(16);
     });
 
     test("the rendered Nginx config lists every replica", () => {
