@@ -5,7 +5,7 @@
 // certificate issued from the same settings (subject, SANs, key type,
 // validity, usages) the stack config gives. Everything it starts is stopped
 // on stop(), on process exit and on Ctrl-C.
-import { ChildProcess, spawn, spawnSync } from "child_process";
+import { ChildProcess, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
@@ -17,53 +17,11 @@ import { appEnvironment } from "../../components/appTier";
 import { certRequest, generateKey, selfSignedCert, signCert } from "../support/openssl";
 import { hostNginxVersion } from "../support/nginx";
 import { request } from "../support/http";
+import { startGroup, stopGroup } from "../support/processes";
 
 export const PROJECT_ROOT = path.resolve(__dirname, "../..");
 export const VENV = process.env.MLAPI_VENV ?? path.join(PROJECT_ROOT, ".venv");
 export const MODEL_DIR = path.join(PROJECT_ROOT, "build", "models");
-
-const liveProcesses = new Set<ChildProcess>();
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    try {
-        process.kill(-child.pid, signal);
-    } catch {
-        /* already gone */
-    }
-}
-
-function stopAllNow(): void {
-    for (const child of liveProcesses) killGroup(child, "SIGKILL");
-    liveProcesses.clear();
-}
-
-process.once("exit", stopAllNow);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-        stopAllNow();
-        process.exit(130);
-    });
-}
-
-/** Starts a process in its own process group, logging to a file. */
-function startProcess(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; logFile: string }): ChildProcess {
-    const log = fs.openSync(options.logFile, "a");
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", log, log] });
-    fs.closeSync(log);
-    liveProcesses.add(child);
-    child.once("exit", () => liveProcesses.delete(child));
-    return child;
-}
-
-async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    killGroup(child, signal);
-    const timer = setTimeout(() => killGroup(child, "SIGKILL"), graceMs);
-    await exited;
-    clearTimeout(timer);
-}
 
 export async function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -212,9 +170,9 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
             url: `http://127.0.0.1:${port}`,
             logFile,
             process: undefined as unknown as ChildProcess,
-            kill: async () => stopProcess(replica.process, "SIGKILL"),
+            kill: async () => stopGroup(replica.process, "SIGKILL"),
             start: async () => {
-                replica.process = startProcess(
+                replica.process = startGroup(
                     path.join(VENV, "bin", "gunicorn"),
                     ["-c", path.join(PROJECT_ROOT, "app", "gunicorn.conf.py"), options.wsgiApp ?? "mlapi.wsgi:app"],
                     { cwd: dir, env, logFile },
@@ -255,7 +213,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     });
     const nginxConfigFile = path.join(dir, "nginx.conf");
     fs.writeFileSync(nginxConfigFile, nginxConfig);
-    const nginx = startProcess("nginx", ["-c", nginxConfigFile, "-e", nginxErrorLog, "-g", "daemon off;"], { logFile: path.join(dir, "nginx-stdout.log") });
+    const nginx = startGroup("nginx", ["-c", nginxConfigFile, "-e", nginxErrorLog, "-g", "daemon off;"], { logFile: path.join(dir, "nginx-stdout.log") });
     const httpsUrl = `https://127.0.0.1:${httpsPort}/`;
     await waitFor("Nginx to serve HTTPS", async () => {
         if (nginx.exitCode !== null) throw new Error(`nginx exited: ${fs.readFileSync(nginxErrorLog, "utf8")}`);
@@ -277,8 +235,8 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
         nginxAccessLog,
         nginxErrorLog,
         stop: async () => {
-            await stopProcess(nginx, "SIGQUIT");
-            await Promise.all(replicas.map((r) => stopProcess(r.process, "SIGTERM")));
+            await stopGroup(nginx, "SIGQUIT");
+            await Promise.all(replicas.map((r) => stopGroup(r.process, "SIGTERM")));
             if (!process.env.MLAPI_KEEP_E2E_DIR) fs.rmSync(dir, { recursive: true, force: true });
         },
     };

@@ -1,0 +1,97 @@
+// Processes the tests and the benchmark start themselves (replicas, Nginx,
+// wrk, py-spy, ...): each in its own process group, all killed on exit, on
+// failure and on Ctrl-C.
+import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
+
+const live = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+        process.kill(-child.pid, signal);
+    } catch {
+        /* already gone */
+    }
+}
+
+const scratchDirs = new Set<string>();
+
+/** A directory to delete when the bench exits early (failure, Ctrl-C); forget it with keepDir. */
+export function removeOnExit(dir: string): void {
+    scratchDirs.add(dir);
+}
+
+export function keepDir(dir: string): void {
+    scratchDirs.delete(dir);
+}
+
+/** Kills every process group this module started (synchronous: safe in an exit handler). */
+export function killAllNow(): void {
+    for (const child of live) killGroup(child, "SIGKILL");
+    live.clear();
+    if (process.env.MLAPI_KEEP_E2E_DIR) return;
+    for (const dir of scratchDirs) fs.rmSync(dir, { recursive: true, force: true });
+    scratchDirs.clear();
+}
+
+process.on("exit", killAllNow);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => {
+        killAllNow();
+        process.exit(130);
+    });
+}
+
+export interface StartOptions {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    /** stdout and stderr go to this file; "pipe" keeps them readable on the ChildProcess. */
+    logFile: string | "pipe";
+}
+
+/** Starts a process in its own process group (its pid is the group id). */
+export function startGroup(command: string, args: string[], options: StartOptions): ChildProcess {
+    let child: ChildProcess;
+    if (options.logFile === "pipe") {
+        child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    } else {
+        const log = fs.openSync(options.logFile, "a");
+        child = spawn(command, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", log, log] });
+        fs.closeSync(log);
+    }
+    live.add(child);
+    child.once("exit", () => live.delete(child));
+    return child;
+}
+
+/** Signals the group and waits for the leader to exit; SIGKILL after graceMs. */
+export async function stopGroup(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    killGroup(child, signal);
+    const timer = setTimeout(() => killGroup(child, "SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+    // Stragglers of the group (workers that outlive their master) go too.
+    killGroup(child, "SIGKILL");
+}
+
+/** Runs a command to completion, collecting its output; killed after timeoutMs. */
+export async function runToEnd(
+    command: string,
+    args: string[],
+    options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = startGroup(command, args, { cwd: options.cwd, env: options.env, logFile: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => killGroup(child, "SIGKILL"), options.timeoutMs);
+    const code = await new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
+    clearTimeout(timer);
+    return { code, stdout, stderr };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
