@@ -88,3 +88,9 @@ test("Pulumi.dev.yaml documents every key with its default", () => {
     expect(Object.keys(values).sort()).toEqual(CONFIG_KEYS.filter((k) => !withoutDefault.includes(k)).sort());
     expect(parseSettings((key) => values[key])).toEqual(DEFAULTS);
 });
+
+test("the README's configuration table lists every key", () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+    const missing = CONFIG_KEYS.filter((key) => !readme.includes(`| \`${key}\` |`));
+    expect(missing).toEqual([]);
+});
