@@ -7,7 +7,6 @@
 //   - the logs of all that traffic: no private key, no request body.
 // Tools: Debian's testssl.sh, and test/security/requirements.txt in the venv.
 // Reports go to test-artifacts/{testssl,gixy,schemathesis}/ (git-ignored).
-import { ChildProcess, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -19,6 +18,7 @@ import { containerNginxConfig } from "../../components/proxyConfig";
 import { PROJECT_ROOT, startTopology, Topology, VENV, waitFor } from "./harness";
 import { MODEL_PATHS, request, Response, SEED_KEYS, SEED_PAYLOADS } from "../support/http";
 import { hostNginxVersion } from "../support/nginx";
+import { killAllNow, RunResult, runToEnd } from "../support/processes";
 
 jest.setTimeout(240_000);
 
@@ -28,53 +28,8 @@ const readJson = <T = any>(file: string): T => JSON.parse(fs.readFileSync(file, 
 
 // ---------------------------------------------------------------- processes
 
-interface RunResult {
-    status: number | null;
-    signal: NodeJS.Signals | null;
-    stdout: string;
-    stderr: string;
-    timedOut: boolean;
-    seconds: number;
-}
-
-const running = new Set<ChildProcess>();
-
-/** Runs a tool in its own process group; on timeout the whole group is killed. */
-function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<RunResult> {
-    const started = Date.now();
-    return new Promise((resolve, reject) => {
-        const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-        running.add(child);
-        let stdout = "";
-        let stderr = "";
-        let timedOut = false;
-        child.stdout!.on("data", (chunk) => (stdout += chunk));
-        child.stderr!.on("data", (chunk) => (stderr += chunk));
-        const timer = setTimeout(() => {
-            timedOut = true;
-            killGroup(child);
-        }, options.timeoutMs);
-        child.once("error", (error) => {
-            clearTimeout(timer);
-            running.delete(child);
-            reject(error);
-        });
-        child.once("close", (status, signal) => {
-            clearTimeout(timer);
-            running.delete(child);
-            resolve({ status, signal, stdout, stderr, timedOut, seconds: (Date.now() - started) / 1000 });
-        });
-    });
-}
-
-function killGroup(child: ChildProcess): void {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    try {
-        process.kill(-child.pid, "SIGKILL");
-    } catch {
-        /* already gone */
-    }
-}
+/** Every external tool runs in its own process group, killed with it on timeout. */
+const run = runToEnd;
 
 const tail = (text: string, chars = 6000) => (text.length > chars ? `...${text.slice(-chars)}` : text);
 
@@ -106,8 +61,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-    for (const child of running) killGroup(child);
     await Promise.all(Object.values(topologies).map((t) => t.stop()));
+    killAllNow();
 });
 
 // ---------------------------------------------------------------- testssl.sh
@@ -153,15 +108,15 @@ async function testssl(mode: Mode, topo: Topology): Promise<TestsslFinding[]> {
         `https://localhost:${topo.httpsPort}/`,
     ];
     const result = await run("testssl", args, { cwd: dir, timeoutMs: 180_000 });
-    fs.writeFileSync(path.join(dir, `${mode}.txt`), `$ testssl ${args.join(" ")}\n(exit ${result.status}, ${result.seconds.toFixed(0)} s)\n${result.stdout}\n${result.stderr}`);
+    fs.writeFileSync(path.join(dir, `${mode}.txt`), `$ testssl ${args.join(" ")}\n(exit ${result.code}, ${result.seconds.toFixed(0)} s)\n${result.stdout}\n${result.stderr}`);
     if (result.timedOut || !fs.existsSync(jsonFile)) {
-        throw new Error(`testssl (${mode}) ${result.timedOut ? "timed out" : `exited ${result.status} without a report`}:\n${tail(result.stdout + result.stderr)}`);
+        throw new Error(`testssl (${mode}) ${result.timedOut ? "timed out" : `exited ${result.code} without a report`}:\n${tail(result.stdout + result.stderr)}`);
     }
     const findings = readJson<TestsslFinding[]>(jsonFile);
     const counts = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length]));
     const allowed = findings.filter((f) => ["HIGH", "CRITICAL"].includes(f.severity) && TESTSSL_ALLOWLIST.some((e) => e.id === f.id));
     console.log(
-        `testssl.sh ${mode} (${result.seconds.toFixed(0)} s, exit ${result.status}): ` +
+        `testssl.sh ${mode} (${result.seconds.toFixed(0)} s, exit ${result.code}): ` +
             SEVERITIES.map((s) => `${s}=${counts[s]}`).join(" ") +
             `; allow-listed: ${allowed.map((f) => `${f.id} [${f.severity}: ${f.finding}]`).join(", ") || "none"}`,
     );
@@ -277,8 +232,8 @@ async function gixy(configFile: string, extraArgs: string[] = []): Promise<GixyF
     const result = await run(GIXY, ["--format", "json", ...extraArgs, configFile], { timeoutMs: 60_000 });
     // Exit 1 only means "findings"; anything on stderr (an include not found,
     // a parse error) means the config was not fully analysed.
-    if (result.timedOut || (result.status !== 0 && result.status !== 1) || result.stderr.trim() !== "") {
-        throw new Error(`gixy on ${configFile} failed (exit ${result.status}):\n${tail(result.stdout + result.stderr)}`);
+    if (result.timedOut || (result.code !== 0 && result.code !== 1) || result.stderr.trim() !== "") {
+        throw new Error(`gixy on ${configFile} failed (exit ${result.code}):\n${tail(result.stdout + result.stderr)}`);
     }
     return JSON.parse(result.stdout);
 }
@@ -417,21 +372,21 @@ async function fuzz(name: string, schemaUrl: string, extraArgs: string[]): Promi
     ];
     const env = { ...process.env, SCHEMATHESIS_HOOKS: "schemathesis_hooks", PYTHONPATH: SECURITY_DIR, PYTHONDONTWRITEBYTECODE: "1" };
     const result = await run(path.join(VENV, "bin", "schemathesis"), args, { cwd: dir, env, timeoutMs: 150_000 });
-    fs.writeFileSync(path.join(dir, "output.txt"), `$ schemathesis ${args.join(" ")}\n(exit ${result.status}, ${result.seconds.toFixed(0)} s)\n${result.stdout}\n${result.stderr}`);
+    fs.writeFileSync(path.join(dir, "output.txt"), `$ schemathesis ${args.join(" ")}\n(exit ${result.code}, ${result.seconds.toFixed(0)} s)\n${result.stdout}\n${result.stderr}`);
     const harFile = path.join(dir, "traffic.har");
     const entries: HarEntry[] = fs.existsSync(harFile) ? readJson(harFile).log.entries : [];
     const ndjson = fs.readdirSync(dir).filter((f) => f.endsWith(".ndjson")).map((f) => fs.readFileSync(path.join(dir, f), "utf8")).join("\n");
     const checksRun = new Set([...ndjson.matchAll(/"name":"([a-z_]+)"/g)].map((m) => m[1]).filter((name) => CHECKS.includes(name)));
     const statuses = new Map<string, number>();
     for (const e of entries) statuses.set(`${Math.floor(e.response.status / 100)}xx`, (statuses.get(`${Math.floor(e.response.status / 100)}xx`) ?? 0) + 1);
-    const summary = /=+ (.*(?:issues|failures?|errors?).*) =+/.exec(result.stdout)?.[1] ?? `exit ${result.status}`;
+    const summary = /=+ (.*(?:issues|failures?|errors?).*) =+/.exec(result.stdout)?.[1] ?? `exit ${result.code}`;
     console.log(`schemathesis ${name} (seed ${seed}, ${result.seconds.toFixed(0)} s): ${entries.length} requests, ${[...statuses].sort().map(([k, v]) => `${k}=${v}`).join(" ")}; ${summary}`);
     return { result, entries, seed, checksRun };
 }
 
 function expectCleanFuzz({ result, entries, seed, checksRun }: { result: RunResult; entries: HarEntry[]; seed: string; checksRun: Set<string> }) {
     expect(result.timedOut).toBe(false);
-    if (result.status !== 0) throw new Error(`schemathesis found problems (seed ${seed}; MLAPI_FUZZ_SEED=${seed} replays):\n${tail(result.stdout, 12000)}\n${tail(result.stderr, 2000)}`);
+    if (result.code !== 0) throw new Error(`schemathesis found problems (seed ${seed}; MLAPI_FUZZ_SEED=${seed} replays):\n${tail(result.stdout, 12000)}\n${tail(result.stderr, 2000)}`);
     // Every selected check ran, the custom one included (the hooks module loaded).
     expect([...checksRun].sort()).toEqual([...CHECKS].sort());
     // The run really exercised the API: many requests, and predictions answered.
@@ -453,7 +408,7 @@ describe("API fuzzing (schemathesis)", () => {
     test("the stack-trace check can fail: a real Python traceback is caught by the hook and by the HAR scan", async () => {
         const python = path.join(VENV, "bin", "python");
         const crash = await run(python, ["-c", "import json\ndef f():\n    return {}['missing']\nf()"], { timeoutMs: 20_000 });
-        expect(crash.status).not.toBe(0);
+        expect(crash.code).not.toBe(0);
         expect(STACK_TRACE_PATTERNS.filter((p) => p.test(crash.stderr)).length).toBeGreaterThanOrEqual(2);
         const env = { ...process.env, PYTHONPATH: SECURITY_DIR, PYTHONDONTWRITEBYTECODE: "1" };
         const probe = "import sys, schemathesis_hooks as h\nprint(h.stack_trace_in(sys.argv[1]) is not None, h.stack_trace_in(sys.argv[2]) is not None)";

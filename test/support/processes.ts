@@ -77,21 +77,38 @@ export async function stopGroup(child: ChildProcess, signal: NodeJS.Signals = "S
     killGroup(child, "SIGKILL");
 }
 
-/** Runs a command to completion, collecting its output; killed after timeoutMs. */
-export async function runToEnd(
-    command: string,
-    args: string[],
-    options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number },
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface RunResult {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+    /** The group was killed because it ran past timeoutMs. */
+    timedOut: boolean;
+    seconds: number;
+}
+
+/** Runs a command to completion in its own process group, collecting its output; the group is killed after timeoutMs. */
+export function runToEnd(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<RunResult> {
+    const started = Date.now();
     const child = startGroup(command, args, { cwd: options.cwd, env: options.env, logFile: "pipe" });
     let stdout = "";
     let stderr = "";
+    let timedOut = false;
     child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => killGroup(child, "SIGKILL"), options.timeoutMs);
-    const code = await new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
-    clearTimeout(timer);
-    return { code, stdout, stderr };
+    const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup(child, "SIGKILL");
+    }, options.timeoutMs);
+    return new Promise((resolve, reject) => {
+        child.once("error", (error) => {
+            clearTimeout(timer);
+            reject(error);
+        });
+        child.once("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, stdout, stderr, timedOut, seconds: (Date.now() - started) / 1000 });
+        });
+    });
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
