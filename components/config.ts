@@ -216,6 +216,20 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         return bad.length ? fallback : [...new Set(items)];
     };
 
+    /** The content of the PEM certificate file a key names (read once), or undefined when unset. */
+    const pemFile = (key: string): string | undefined => {
+        let content = "";
+        const file = text(key, "", (path) => {
+            try {
+                content = fs.readFileSync(path, "utf8");
+            } catch {
+                return "expected the path of a readable PEM file with the CA certificate(s)";
+            }
+            return pemCertificateProblem(content);
+        });
+        return file ? content : undefined;
+    };
+
     const subjectField = (field: keyof CertificateSubject): string =>
         text(SUBJECT_KEYS[field], DEFAULTS.certSubject[field], (v) =>
             field === "country"
@@ -244,7 +258,7 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         keyAlgorithm: oneOf("keyAlgorithm", KEY_ALGORITHMS, DEFAULTS.keyAlgorithm),
         providedCertificatePem: raw("tlsCertificatePem") === undefined ? undefined : text("tlsCertificatePem", "", pemCertificateProblem),
         baseImage: text("baseImage", DEFAULTS.baseImage, (v) => (IMAGE_REFERENCE.test(v) ? undefined : "expected an image reference such as debian:trixie-slim")),
-        buildCaCertPem: raw("buildCaCertFile") === undefined ? undefined : readCaFile(text("buildCaCertFile", "", caFileProblem)),
+        buildCaCertPem: pemFile("buildCaCertFile"),
         appWorkers: integer("appWorkers"),
         appThreads: integer("appThreads"),
         appMemoryMb: integer("appMemoryMb"),
@@ -278,18 +292,6 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
 
     if (problems.length) throw new ConfigError(problems);
     return settings;
-}
-
-function caFileProblem(file: string): string | undefined {
-    try {
-        return pemCertificateProblem(fs.readFileSync(file, "utf8"));
-    } catch {
-        return "expected the path of a readable PEM file with the CA certificate(s)";
-    }
-}
-
-function readCaFile(file: string): string | undefined {
-    return file ? fs.readFileSync(file, "utf8") : undefined;
 }
 
 function pemCertificateProblem(pem: string): string | undefined {
