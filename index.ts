@@ -1,7 +1,7 @@
 // The HTTPS ML API stack: TLS material, two images, the app tier and the
 // reverse proxy, composed from the components in components/.
 import * as pulumi from "@pulumi/pulumi";
-import { AppTier } from "./components/appTier";
+import { AppTier, replicaSettings } from "./components/appTier";
 import { loadSettings } from "./components/config";
 import { ServiceImages } from "./components/images";
 import { NginxConfig } from "./components/proxyConfig";
@@ -24,12 +24,8 @@ const images = new ServiceImages("images", { namePrefix, baseImage: settings.bas
 const app = new AppTier("app", {
     namePrefix,
     imageId: images.appImageId,
-    replicas: settings.replicas,
     subnet: settings.appSubnet,
-    memoryMb: settings.appMemoryMb,
-    workers: settings.appWorkers,
-    threads: settings.appThreads,
-    maxBodyBytes: settings.maxBodyKb * 1024,
+    ...replicaSettings(settings),
 });
 
 const nginxConfig = new NginxConfig("proxy-config", {

@@ -31,14 +31,14 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { appEnvironment } from "../components/appTier";
+import { appEnvironment, replicaSettings } from "../components/appTier";
 import { parseSettings } from "../components/config";
 import { ensureModels, freePort, PROJECT_ROOT, startTopology, Topology, VENV } from "../test/e2e/harness";
 import { request } from "../test/support/http";
 import { measureImages } from "./lib/images";
 import { compactRawProfile, summariseRawProfile } from "./lib/profile";
 import { removeOnExit, startGroup, stopGroup, runToEnd, sleep } from "../test/support/processes";
-import { memoryOfGroup } from "./lib/procstat";
+import { memoryOfGroup, pidsOfGroups } from "./lib/procstat";
 import { CaseResult, CaseSpec, caseLabel, evaluateTargets, median, renderMarkdown, Results, RunRecord, StackName, StartupResult, summarise, MemoryResult } from "./lib/report";
 import { runLoad } from "./lib/wrk";
 import { CLASSIFIER_BODY, CLASSIFIER_PATH, startTutorialReplica, startTutorialStack, TUTORIAL_WORKERS, TutorialStack } from "./tutorial/stack";
@@ -65,14 +65,12 @@ interface Options {
     oursConfig: Record<string, string>;
     /** Extra environment for our replicas (e.g. GUNICORN_CMD_ARGS=...), to try a candidate change. */
     oursEnv: Record<string, string>;
-    /** Candidate change: each replica gets its share of the CPUs, appWorkers = max(1, floor(CPUs / replicas)). */
-    cpuShareWorkers: boolean;
     updateDocs: boolean;
 }
 
 const USAGE = `usage: npx tsx bench/run.ts [--quick] [--rounds N] [--duration S] [--connections 16,64]
        [--replicas 1,2,4] [--headline N] [--no-images] [--no-profile] [--out DIR]
-       [--ours-config KEY=VALUE]... [--ours-env KEY=VALUE]... [--cpu-share-workers]`;
+       [--ours-config KEY=VALUE]... [--ours-env KEY=VALUE]...`;
 
 function parseOptions(argv: string[]): Options {
     const quick = argv.includes("--quick");
@@ -89,7 +87,6 @@ function parseOptions(argv: string[]): Options {
         out: "",
         oursConfig: {},
         oursEnv: {},
-        cpuShareWorkers: false,
         updateDocs: false,
     };
     const numbers = (value: string) => value.split(",").map((v) => {
@@ -117,7 +114,6 @@ function parseOptions(argv: string[]): Options {
         else if (arg === "--headline") options.headline = numbers(next())[0];
         else if (arg === "--no-images") options.images = false;
         else if (arg === "--no-profile") options.profile = false;
-        else if (arg === "--cpu-share-workers") options.cpuShareWorkers = true;
         else if (arg === "--out") options.out = path.resolve(next());
         else if (arg === "--ours-config") {
             const [key, value] = pair(next());
@@ -132,7 +128,7 @@ function parseOptions(argv: string[]): Options {
     }
     if (!options.replicas.includes(options.headline)) options.replicas = [...options.replicas, options.headline].sort((a, b) => a - b);
     options.tutorialReplicas = options.headline;
-    const experimental = options.cpuShareWorkers || Object.keys(options.oursConfig).length + Object.keys(options.oursEnv).length > 0;
+    const experimental = Object.keys(options.oursConfig).length + Object.keys(options.oursEnv).length > 0;
     if (!options.out) options.out = quick || experimental ? fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-bench-")) : RESULTS_DIR;
     // Only a full, unmodified run into bench/results refreshes BENCHMARKS.md.
     options.updateDocs = !quick && !experimental && options.out === RESULTS_DIR;
@@ -195,7 +191,7 @@ function oursReplicaEnv(port: number, modelDir: string, options: Options): NodeJ
         PYTHONPATH: path.join(PROJECT_ROOT, "app"),
         PYTHONDONTWRITEBYTECODE: "1",
         ...Object.fromEntries(
-            appEnvironment({ workers: settings.appWorkers, threads: settings.appThreads, maxBodyBytes: settings.maxBodyKb * 1024 }).map((e) => e.split(/=(.*)/s).slice(0, 2)),
+            appEnvironment(replicaSettings(settings)).map((e) => e.split(/=(.*)/s).slice(0, 2)),
         ),
         GUNICORN_BIND: `127.0.0.1:${port}`,
         MLAPI_MODEL_DIR: modelDir,
@@ -305,10 +301,9 @@ function nginxPid(topology: Topology): number {
 
 async function startOurs(replicas: number, constant: boolean, options: Options): Promise<LoadTarget> {
     const wrapperEnv: Record<string, string> = constant ? { PYTHONPATH: [path.join(PROJECT_ROOT, "app"), path.join(BENCH_DIR, "wsgi")].join(":") } : {};
-    const share = options.cpuShareWorkers ? { appWorkers: String(Math.max(1, Math.floor(os.cpus().length / replicas))) } : {};
     const topology = await startTopology({
         replicas,
-        config: { ...BENCH_CONFIG, ...share, ...options.oursConfig },
+        config: { ...BENCH_CONFIG, ...options.oursConfig },
         wsgiApp: constant ? "bench_constant:app" : undefined,
         replicaEnv: () => ({ ...wrapperEnv, ...options.oursEnv }),
     });
@@ -449,6 +444,7 @@ async function main(): Promise<void> {
     const specs = caseSpecs(options);
     const targets = new Map<string, LoadTarget>();
     const cases: CaseResult[] = [];
+    const oursWorkers: Record<number, number> = {};
     let profile: Results["profile"];
     try {
         await phase("start topologies", async () => {
@@ -458,7 +454,9 @@ async function main(): Promise<void> {
             for (const target of targets.values()) {
                 await runLoad({ url: target.httpsUrl, connections: 16, threads: 2, durationSeconds: 1, body: CLASSIFIER_BODY, appGroups: target.appGroups, proxyGroups: target.proxyGroups });
             }
-            log(`started: ${[...targets.keys()].join(", ")} (warmed up)`);
+            // Gunicorn processes per replica as app/gunicorn.conf.py sized them: the group minus its master.
+            for (const replicas of options.replicas) oursWorkers[replicas] = pidsOfGroups([targets.get(`ours-${replicas}`)!.appGroups[0]]).length - 1;
+            log(`started: ${[...targets.keys()].join(", ")} (warmed up; Gunicorn workers per replica of ours: ${JSON.stringify(oursWorkers)})`);
         });
 
         const runs = new Map<string, RunRecord[]>(specs.map((s) => [s.id, []]));
@@ -539,11 +537,8 @@ async function main(): Promise<void> {
             endpoint: `/${CLASSIFIER_PATH}`,
             oursStackConfig: { ...BENCH_CONFIG, ...options.oursConfig },
             oursReplicaEnv: options.oursEnv,
-            cpuShareWorkers: options.cpuShareWorkers,
-            // Gunicorn processes per replica of ours, by replica count (app/gunicorn.conf.py's default: one per CPU, at least 2).
-            oursWorkersPerReplica: Object.fromEntries(
-                options.replicas.map((n) => [n, Number(options.oursConfig.appWorkers) || (options.cpuShareWorkers ? Math.max(1, Math.floor(os.cpus().length / n)) : Math.max(2, os.cpus().length))]),
-            ),
+            // Gunicorn processes per replica of ours, by replica count, as counted while they ran.
+            oursWorkersPerReplica: oursWorkers,
             tutorialWorkersPerReplica: TUTORIAL_WORKERS,
         },
         cases,

@@ -3,7 +3,7 @@
 // shared alias.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dynamicAddressRange, replicaAddress } from "./config";
+import { dynamicAddressRange, replicaAddress, StackSettings } from "./config";
 import { Hardening, hardenedContainerArgs } from "./hardening";
 import { APP_PORT, APP_USER } from "./layout";
 
@@ -13,9 +13,8 @@ export interface AppTierArgs {
     replicas: number;
     subnet: string;
     memoryMb: number;
-    /** Gunicorn processes per replica (0: one per CPU) and threads per process. */
+    /** Gunicorn processes per replica; 0: the replica's share of the host's CPUs. */
     workers: number;
-    threads: number;
     maxBodyBytes: number;
 }
 
@@ -25,28 +24,40 @@ export const APP_ALIAS = "app";
 /** Gunicorn processes assumed per replica when their number follows the CPUs (appWorkers 0). */
 const AUTO_WORKERS_ASSUMED = 8;
 
+/** Tasks of one gevent worker: its own thread and gevent's thread pool (at most 10, started on demand). */
+const TASKS_PER_WORKER = 11;
+
 /**
  * Processes and threads all replicas may run together (RLIMIT_NPROC counts
- * every process of the app's user ID on the host): per worker its threads
- * plus the main one, per replica the arbiter and a margin for probes.
+ * every process of the app's user ID on the host): per worker its tasks,
+ * per replica the arbiter and a margin for probes.
  */
-export function appProcessBudget(args: Pick<AppTierArgs, "replicas" | "workers" | "threads">): number {
+export function appProcessBudget(args: Pick<AppTierArgs, "replicas" | "workers">): number {
     const workers = args.workers > 0 ? args.workers : AUTO_WORKERS_ASSUMED;
-    return args.replicas * (workers * (args.threads + 1) + 16);
+    return args.replicas * (workers * TASKS_PER_WORKER + 16);
 }
 
 export function appHardening(memoryMb: number, maxProcesses: number): Hardening {
     return { user: APP_USER, memoryMb, maxProcesses, tmpfs: { "/tmp": "rw,noexec,nosuid,size=16m" } };
 }
 
-/** The environment of a replica: Gunicorn and app settings, nothing secret. */
-export function appEnvironment(args: Pick<AppTierArgs, "workers" | "threads" | "maxBodyBytes">): string[] {
+/**
+ * The environment of a replica: Gunicorn and app settings, nothing secret.
+ * GUNICORN_REPLICAS tells each replica how many share the host's CPUs, so
+ * that by default the replicas together run one process per CPU.
+ */
+export function appEnvironment(args: Pick<AppTierArgs, "replicas" | "workers" | "maxBodyBytes">): string[] {
     return [
         `GUNICORN_BIND=0.0.0.0:${APP_PORT}`,
+        `GUNICORN_REPLICAS=${args.replicas}`,
         ...(args.workers > 0 ? [`GUNICORN_WORKERS=${args.workers}`] : []),
-        `GUNICORN_THREADS=${args.threads}`,
         `MLAPI_MAX_BODY_BYTES=${args.maxBodyBytes}`,
     ];
+}
+
+/** The replica settings of a stack configuration: what index.ts gives the AppTier (the tests and the bench reuse it). */
+export function replicaSettings(settings: StackSettings): Pick<AppTierArgs, "replicas" | "workers" | "memoryMb" | "maxBodyBytes"> {
+    return { replicas: settings.replicas, workers: settings.appWorkers, memoryMb: settings.appMemoryMb, maxBodyBytes: settings.maxBodyKb * 1024 };
 }
 
 /** Readiness probe: the image's own (`/api/health` on loopback, ignoring any http_proxy), needing no curl. */

@@ -54,10 +54,15 @@ export interface StackSettings {
      * Never in the final image.
      */
     buildCaCertPem?: string;
-    /** Gunicorn processes per replica; 0 means "one per CPU the container sees". */
+    /** Gunicorn processes per replica; 0 means "this replica's share of the host's CPUs". */
     appWorkers: number;
-    appThreads: number;
     appMemoryMb: number;
+    /**
+     * Nginx worker processes; 0: one per CPU. One worker proxies far more
+     * requests than one CPU of the app serves (BENCHMARKS.md), and every
+     * extra worker competes with the replicas for the same CPUs.
+     */
+    proxyWorkers: number;
     proxyMemoryMb: number;
     /** Requests per second and burst allowed per client address under /api/. */
     rateLimitPerSecond: number;
@@ -89,8 +94,8 @@ export const DEFAULTS: StackSettings = {
     keyAlgorithm: "RSA-2048",
     baseImage: "debian:trixie-slim",
     appWorkers: 0,
-    appThreads: 4,
     appMemoryMb: 256,
+    proxyWorkers: 1,
     proxyMemoryMb: 128,
     rateLimitPerSecond: 100,
     rateLimitBurst: 200,
@@ -106,8 +111,8 @@ const INTEGER_BOUNDS = {
     certValidityDays: [1, 825],
     certRenewalDays: [1, 824],
     appWorkers: [0, 64],
-    appThreads: [1, 64],
     appMemoryMb: [64, 65536],
+    proxyWorkers: [0, 64],
     proxyMemoryMb: [32, 65536],
     rateLimitPerSecond: [1, 1000000],
     rateLimitBurst: [0, 1000000],
@@ -141,6 +146,11 @@ export const CONFIG_KEYS: readonly string[] = [
     "appSubnet",
 ];
 
+/** Keys earlier versions read, and what took their place. */
+const RETIRED_KEYS: Record<string, string> = {
+    appThreads: "each Gunicorn process now serves its connections from one gevent event loop, without threads; appWorkers sets the processes per replica",
+};
+
 export class ConfigError extends Error {
     constructor(readonly problems: string[]) {
         super(`Invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
@@ -159,6 +169,10 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
     const problems: string[] = [];
     // A typo (`replica`) would otherwise silently fall back to a default.
     for (const key of presentKeys.filter((k) => !CONFIG_KEYS.includes(k))) {
+        if (key in RETIRED_KEYS) {
+            problems.push(`${prefix}${key} is no longer a setting: ${RETIRED_KEYS[key]}; remove it with \`pulumi config rm ${prefix}${key}\``);
+            continue;
+        }
         const close = CONFIG_KEYS.find((known) => known.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
         problems.push(`${prefix}${key} is not a setting of this stack${close ? ` (did you mean ${prefix}${close}?)` : ""}; the settings are listed in README.md`);
     }
@@ -260,8 +274,8 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         baseImage: text("baseImage", DEFAULTS.baseImage, (v) => (IMAGE_REFERENCE.test(v) ? undefined : "expected an image reference such as debian:trixie-slim")),
         buildCaCertPem: pemFile("buildCaCertFile"),
         appWorkers: integer("appWorkers"),
-        appThreads: integer("appThreads"),
         appMemoryMb: integer("appMemoryMb"),
+        proxyWorkers: integer("proxyWorkers"),
         proxyMemoryMb: integer("proxyMemoryMb"),
         rateLimitPerSecond: integer("rateLimitPerSecond"),
         rateLimitBurst: integer("rateLimitBurst"),

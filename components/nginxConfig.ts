@@ -23,6 +23,8 @@ export interface NginxLimits {
     rateLimitPerSecond: number;
     rateLimitBurst: number;
     maxBodyKb: number;
+    /** Nginx worker processes; 0: one per CPU ("auto"). */
+    proxyWorkers: number;
 }
 
 export interface NginxConfigInput {
@@ -305,7 +307,7 @@ export function renderNginxConfig(input: NginxConfigInput): string {
     if (input.serverNames.length === 0) throw new Error("the Nginx config needs at least one server name");
     const lines = [
         "# Rendered by components/nginxConfig.ts - do not edit by hand.",
-        "worker_processes auto;",
+        `worker_processes ${input.limits.proxyWorkers || "auto"};`,
         // Two descriptors per proxied connection: do not depend on the
         // container's default open-files limit (often 1024).
         "worker_rlimit_nofile 8192;",

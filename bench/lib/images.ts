@@ -5,9 +5,8 @@
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { appEnvironment, appHardening, appProcessBudget } from "../../components/appTier";
+import { appEnvironment, appHardening, appProcessBudget, replicaSettings } from "../../components/appTier";
 import { DEFAULTS } from "../../components/config";
 import { dockerRunFlags } from "../../components/hardening";
 import { waitFor, PROJECT_ROOT } from "../../test/e2e/harness";
@@ -15,7 +14,7 @@ import { request } from "../../test/support/http";
 import { runToEnd, sleep } from "../../test/support/processes";
 import { ContainerMemory } from "./report";
 import { runLoad } from "./wrk";
-import { CLASSIFIER_BODY, CLASSIFIER_PATH, TUTORIAL_DIR, TUTORIAL_WORKERS } from "../tutorial/stack";
+import { CLASSIFIER_BODY, CLASSIFIER_PATH, TUTORIAL_DIR } from "../tutorial/stack";
 
 export const OUR_IMAGE = "mlapi-bench/app:latest";
 export const TUTORIAL_IMAGE = "mlapi-bench/tutorial:latest";
@@ -67,7 +66,7 @@ function mib(usage: string): number {
     return Number(match[1]) * (factor[match[2]] ?? NaN);
 }
 
-async function containerMemory(image: string, runFlags: string[], workers: number, log: (m: string) => void): Promise<ContainerMemory> {
+async function containerMemory(image: string, runFlags: string[], log: (m: string) => void): Promise<ContainerMemory> {
     const name = `mlapi-bench-${crypto.randomBytes(3).toString("hex")}`;
     startedContainers.add(name);
     try {
@@ -84,7 +83,9 @@ async function containerMemory(image: string, runFlags: string[], workers: numbe
         await sleep(1000);
         const raw = await docker(["stats", "--no-stream", "--format", "{{.MemUsage}}", name]);
         const usageMiB = mib(raw.split("/")[0]);
-        log(`${image}: ${raw} after load`);
+        // Gunicorn's processes in the container, less the master.
+        const workers = (await docker(["top", name])).split("\n").filter((line) => line.includes("gunicorn")).length - 1;
+        log(`${image}: ${raw} after load, ${workers} Gunicorn workers`);
         return { image, workers, usageMiB, raw };
     } finally {
         await docker(["rm", "--force", name]).catch(() => undefined);
@@ -105,13 +106,12 @@ export async function measureImages(options: { work: string; tutorialModels: str
     const tutorial = { tag: TUTORIAL_IMAGE, bytes: await imageBytes(TUTORIAL_IMAGE) };
     log(`image sizes: ours ${(ours.bytes / 1e6).toFixed(1)} MB, tutorial-way ${(tutorial.bytes / 1e6).toFixed(1)} MB`);
 
-    // Ours as the stack runs it: its hardening flags and environment (default workers: one per CPU, at least 2).
-    const hardening = appHardening(DEFAULTS.appMemoryMb, appProcessBudget({ replicas: DEFAULTS.replicas, workers: DEFAULTS.appWorkers, threads: DEFAULTS.appThreads }));
-    const env = appEnvironment({ workers: DEFAULTS.appWorkers, threads: DEFAULTS.appThreads, maxBodyBytes: DEFAULTS.maxBodyKb * 1024 });
+    // Ours as the stack runs it: its hardening flags and environment (default workers: the replica's share of the CPUs).
+    const hardening = appHardening(DEFAULTS.appMemoryMb, appProcessBudget(replicaSettings(DEFAULTS)));
+    const env = appEnvironment(replicaSettings(DEFAULTS));
     const ourFlags = [...dockerRunFlags(hardening).filter((f) => !f.startsWith("--restart")), ...env.map((e) => `--env=${e}`)];
-    const ourWorkers = Math.max(2, os.cpus().length);
-    const oursMemory = await containerMemory(OUR_IMAGE, ourFlags, ourWorkers, log);
-    const tutorialMemory = await containerMemory(TUTORIAL_IMAGE, [], TUTORIAL_WORKERS, log);
+    const oursMemory = await containerMemory(OUR_IMAGE, ourFlags, log);
+    const tutorialMemory = await containerMemory(TUTORIAL_IMAGE, [], log);
     return {
         images: { ours, tutorial, ratio: ours.bytes / tutorial.bytes },
         containers: { ours: oursMemory, tutorial: tutorialMemory },

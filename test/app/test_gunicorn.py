@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import re
 import runpy
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 
 import pytest
+from gunicorn.workers.ggevent import GeventWorker
 
 from mlapi import healthcheck
 from mlapi_testing import APP_DIR, CLASSIFIER_URL, SEED_CLASSIFIER_PAYLOAD
@@ -18,7 +20,7 @@ CONF = APP_DIR / "gunicorn.conf.py"
 
 
 def _settings(monkeypatch, **env):
-    for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_THREADS"):
+    for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_REPLICAS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -28,22 +30,33 @@ def _settings(monkeypatch, **env):
 def test_defaults(monkeypatch):
     settings = _settings(monkeypatch)
     assert settings["bind"] == ["0.0.0.0:8000"]
-    assert settings["worker_class"] == "gthread"
-    assert settings["threads"] == 4
-    assert settings["workers"] == max(2, settings["available_cpus"]())
+    assert issubclass(settings["worker_class"], GeventWorker)
+    assert settings["workers"] == settings["available_cpus"]()  # one replica: the whole host
     assert settings["keepalive"] > 60  # longer than Nginx's upstream keepalive_timeout
     assert settings["preload_app"] is True
     assert settings["worker_tmp_dir"] == "/dev/shm"
     assert settings["control_socket_disable"] is True
     assert settings["accesslog"] == "-" and settings["errorlog"] == "-"
-    assert "%({x-request-id}i)s" in settings["access_log_format"]
+    assert settings["logger_class"] is settings["AccessLogger"]
 
 
 def test_environment_overrides(monkeypatch):
-    settings = _settings(monkeypatch, GUNICORN_BIND="127.0.0.1:9000", GUNICORN_WORKERS="3", GUNICORN_THREADS="8")
+    settings = _settings(monkeypatch, GUNICORN_BIND="127.0.0.1:9000", GUNICORN_WORKERS="3", GUNICORN_REPLICAS="8")
     assert settings["bind"] == ["127.0.0.1:9000"]
-    assert settings["workers"] == 3
-    assert settings["threads"] == 8
+    assert settings["workers"] == 3  # an explicit count wins over the share
+
+
+def test_replicas_share_the_cpus(monkeypatch):
+    settings = _settings(monkeypatch, GUNICORN_REPLICAS="2")
+    assert settings["workers"] == settings["default_workers"](settings["available_cpus"](), 2)
+
+
+@pytest.mark.parametrize(
+    "cpus, replicas, workers",
+    [(2, 1, 2), (2, 2, 1), (2, 4, 1), (8, 2, 4), (8, 3, 2), (16, 4, 4), (1, 1, 1), (4, 0, 4)],
+)
+def test_default_workers_never_exceed_the_replica_share(monkeypatch, cpus, replicas, workers):
+    assert _settings(monkeypatch)["default_workers"](cpus, replicas) == workers
 
 
 @pytest.mark.parametrize(
@@ -151,8 +164,24 @@ def test_access_log_has_the_request_id_and_no_body(server):
     connection.close()
     time.sleep(0.2)
     line = next(line for line in stdout.read_text().splitlines() if "log-check-42" in line)
-    assert f'"POST {CLASSIFIER_URL} HTTP/1.1" 200' in line
+    assert re.fullmatch(
+        rf'127\.0\.0\.1 \[\d\d/\w{{3}}/\d{{4}}:\d\d:\d\d:\d\d [+-]\d{{4}}\] "POST {re.escape(CLASSIFIER_URL)} HTTP/1\.1" '
+        r"200 \d+ \d+ms request_id=log-check-42",
+        line,
+    ), line
     assert "monthly_fee" not in stdout.read_text()
+
+
+def test_access_log_leaves_out_odd_request_ids(server):
+    port, stdout = server
+    odd = "x" * 129 + "-odd-id"
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", "/api/health/live?odd-id-check", headers={"X-Request-ID": odd})
+    connection.getresponse().read()
+    connection.close()
+    time.sleep(0.2)
+    line = next(line for line in stdout.read_text().splitlines() if "odd-id-check" in line)
+    assert line.endswith(" request_id=-") and odd not in line
 
 
 @pytest.mark.parametrize("size, status", [(65536, 400), (65537, 413), (200_000, 413)])

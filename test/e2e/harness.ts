@@ -13,7 +13,7 @@ import * as path from "path";
 import { CA_CERT_USES, CA_VALIDITY_DAYS, serverCertUses, validityHours } from "../../components/certificate";
 import { parseSettings, StackSettings } from "../../components/config";
 import { renderNginxConfig } from "../../components/nginxConfig";
-import { appEnvironment } from "../../components/appTier";
+import { appEnvironment, replicaSettings } from "../../components/appTier";
 import { certRequest, generateKey, selfSignedCert, signCert } from "../support/openssl";
 import { hostNginxVersion } from "../support/nginx";
 import { request } from "../support/http";
@@ -157,7 +157,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
             // The replica environment the stack sets, then the bind address
             // and model path of this machine.
             ...Object.fromEntries(
-                appEnvironment({ workers: settings.appWorkers, threads: settings.appThreads, maxBodyBytes: settings.maxBodyKb * 1024 }).map((e) => e.split(/=(.*)/s).slice(0, 2)),
+                appEnvironment(replicaSettings(settings)).map((e) => e.split(/=(.*)/s).slice(0, 2)),
             ),
             GUNICORN_BIND: `127.0.0.1:${port}`,
             MLAPI_MODEL_DIR: modelDir,

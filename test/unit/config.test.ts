@@ -55,6 +55,8 @@ test.each([
     [{ httpsPort: "8080", httpPort: "8080" }, "https-ml-api:httpsPort and https-ml-api:httpPort are both 8080"],
     [{ certDnsNames: "", certIpAddresses: "" }, "are both empty"],
     [{ buildCaCertFile: "/nonexistent/ca.pem" }, 'https-ml-api:buildCaCertFile is "/nonexistent/ca.pem": expected the path of a readable PEM file'],
+    [{ proxyWorkers: "-1" }, 'https-ml-api:proxyWorkers is "-1": expected a whole number from 0 to 64'],
+    [{ appWorkers: "65" }, 'https-ml-api:appWorkers is "65": expected a whole number from 0 to 64'],
     [{ rateLimitPerSecond: "fast" }, 'https-ml-api:rateLimitPerSecond is "fast": expected a whole number from 1 to 1000000'],
 ])("%j is rejected", (values, message) => {
     expect(problemsOf(values).join("\n")).toContain(message);
@@ -78,6 +80,13 @@ test("replica addresses are fixed and distinct", () => {
 test("an unknown key (a typo) is refused, with the likely key", () => {
     expect(() => parseSettings(() => undefined, "https-ml-api:", ["replica"])).toThrow(
         "https-ml-api:replica is not a setting of this stack (did you mean https-ml-api:replicas?)",
+    );
+});
+
+test("a key of an earlier version is refused with what replaced it", () => {
+    expect(() => parseSettings(() => undefined, "https-ml-api:", ["appThreads"])).toThrow(
+        "https-ml-api:appThreads is no longer a setting: each Gunicorn process now serves its connections from one gevent event loop, without threads; " +
+            "appWorkers sets the processes per replica; remove it with `pulumi config rm https-ml-api:appThreads`",
     );
 });
 

@@ -10,7 +10,7 @@ import { containerNginxConfig } from "../../components/proxyConfig";
 import { generateKey, selfSignedCert } from "../support/openssl";
 import { hostNginxVersion } from "../support/nginx";
 
-const limits = { rateLimitPerSecond: 100, rateLimitBurst: 200, maxBodyKb: 64 };
+const limits = { rateLimitPerSecond: 100, rateLimitBurst: 200, maxBodyKb: 64, proxyWorkers: 1 };
 let dir: string;
 
 beforeAll(() => {

@@ -67,6 +67,13 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
         expect(config.match(/^\s+server \d+\.\d+\.\d+\.\d+:8000 /gm)).toHaveLength(replicas);
     });
 
+    test("each replica knows how many share the host's CPUs, so they size their workers together", () => {
+        for (const c of appContainers(run)) {
+            expect(c.inputs.envs).toContain(`GUNICORN_REPLICAS=${replicas}`);
+            expect(c.inputs.envs.some((e: string) => e.startsWith("GUNICORN_WORKERS="))).toBe(false);
+        }
+    });
+
     test("outputs name every replica", () => {
         expect(run.outputs.replicaNames.value).toEqual(appContainers(run).map((c) => c.inputs.name));
     });
@@ -213,6 +220,13 @@ describe("configuration reaches the resources", () => {
         const config = uploadedFile(run, PROXY_FILES.config);
         expect(config).toContain("server_name api.example.test 127.0.0.1 10.0.0.5;");
         expect(config).toContain("return 308 https://$host:8443$request_uri;");
+    });
+
+    test("worker counts of the app and the proxy", async () => {
+        expect(uploadedFile(await runProgram(), PROXY_FILES.config)).toMatch(/^worker_processes 1;$/m);
+        const run = await runProgram({ appWorkers: "3", proxyWorkers: "0" });
+        expect(uploadedFile(run, PROXY_FILES.config)).toMatch(/^worker_processes auto;$/m);
+        for (const c of appContainers(run)) expect(c.inputs.envs).toContain("GUNICORN_WORKERS=3");
     });
 
     test("a bad value stops the program before any resource is created", async () => {
