@@ -396,7 +396,8 @@ async function profileUnderLoad(target: LoadTarget, options: Options, outDir: st
     const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
     const bucket = (prefix: string) => summary.buckets.filter((b) => b.name.startsWith(prefix)).reduce((sum, b) => sum + b.share, 0);
     const parts = [
-        { what: "Gunicorn (HTTP parsing, worker loop, thread hand-offs)", share: bucket("Gunicorn HTTP") },
+        { what: "Gunicorn (HTTP parsing, worker loop)", share: bucket("Gunicorn HTTP") },
+        { what: "gevent (event loop, sockets)", share: bucket("gevent") },
         { what: "Gunicorn's access log line", share: bucket("Gunicorn access log") },
         { what: "Flask + Werkzeug", share: bucket("Flask") + bucket("Werkzeug") },
         { what: "mlapi's own work (JSON body, validation, features, tree walk)", share: summary.mlapiWorkShare },

@@ -19,8 +19,10 @@ const BUCKETS: [string, RegExp][] = [
     ["mlapi: endpoint and response hooks (api.py, app.py)", /mlapi\/(api|app|errors)\.py$/],
     ["Flask (routing, request/app context, jsonify, response)", /(^|\/)flask\//],
     ["Werkzeug (environ, request/response objects, headers, routing)", /(^|\/)werkzeug\//],
-    ["Gunicorn access log (glogging + logging)", /gunicorn\/glogging\.py$|(^|\/)logging\//],
-    ["Gunicorn HTTP parsing, worker loop, thread hand-offs", /(^|\/)gunicorn\/|(^|\/)concurrent\/futures\/|(^|\/)(selectors|threading|queue)\.py$/],
+    // app/gunicorn.conf.py's own frames are the access line (AccessLogger) and a one-line worker override.
+    ["Gunicorn access log (AccessLogger in gunicorn.conf.py, glogging, logging)", /gunicorn\.conf\.py$|gunicorn\/glogging\.py$|(^|\/)logging\//],
+    ["Gunicorn HTTP parsing and worker loop", /(^|\/)gunicorn\/|(^|\/)concurrent\/futures\/|(^|\/)(selectors|threading|queue)\.py$/],
+    ["gevent (event loop, cooperative sockets, timeouts)", /(^|\/)(gevent|greenlet)\//],
     ["sockets and other I/O (stdlib)", /(^|\/)(socket|ssl)\.py$/],
 ];
 
