@@ -12,6 +12,7 @@ Measurements behind these choices are in BENCHMARKS.md.
 """
 
 import gc
+import logging
 import math
 import os
 import re
@@ -148,6 +149,16 @@ def pre_fork(server, worker):
     # pages, which stay shared with the master.
     gc.freeze()
 
+
+def worker_exit(server, worker):
+    # The last hook of a worker. Python would flush and close the logging
+    # handlers at exit, but a handler still registered when the interpreter
+    # tears down gevent's modules prints "TypeError: 'NoneType' object is not
+    # callable" on every worker exit (gevent issue 2148). So: flush and close
+    # them now, while every module works, and forget the weak references
+    # whose clean-up would fail later.
+    logging.shutdown()
+    del logging._handlerList[:]
 
 timeout = 30
 graceful_timeout = 20

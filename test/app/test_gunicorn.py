@@ -208,3 +208,24 @@ def test_healthcheck_probe(server, monkeypatch):
     assert healthcheck.main() == 0
     monkeypatch.setenv("GUNICORN_BIND", f"127.0.0.1:{_free_port()}")
     assert healthcheck.main() == 1
+
+
+def test_workers_exit_cleanly(model_dir, tmp_path):
+    port = _free_port()
+    env = dict(
+        os.environ, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
+        MLAPI_MODEL_DIR=str(model_dir), PYTHONPATH=str(APP_DIR),
+    )
+    with open(tmp_path / "stderr", "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(CONF), "mlapi.wsgi:app"],
+            env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+    try:
+        _wait_until_ready(port, process, tmp_path / "stderr")  # the one worker has booted
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    log = (tmp_path / "stderr").read_text()
+    assert log.count("Worker exiting") == 1
+    assert "Traceback" not in log and "Exception ignored" not in log, log
