@@ -169,7 +169,7 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
     const problems: string[] = [];
     // A typo (`replica`) would otherwise silently fall back to a default.
     for (const key of presentKeys.filter((k) => !CONFIG_KEYS.includes(k))) {
-        if (key in RETIRED_KEYS) {
+        if (Object.hasOwn(RETIRED_KEYS, key)) {
             problems.push(`${prefix}${key} is no longer a setting: ${RETIRED_KEYS[key]}; remove it with \`pulumi config rm ${prefix}${key}\``);
             continue;
         }

@@ -81,6 +81,7 @@ test("an unknown key (a typo) is refused, with the likely key", () => {
     expect(() => parseSettings(() => undefined, "https-ml-api:", ["replica"])).toThrow(
         "https-ml-api:replica is not a setting of this stack (did you mean https-ml-api:replicas?)",
     );
+    expect(() => parseSettings(() => undefined, "https-ml-api:", ["toString"])).toThrow("https-ml-api:toString is not a setting of this stack");
 });
 
 test("a key of an earlier version is refused with what replaced it", () => {
