@@ -5,9 +5,9 @@
 // Variants are loaded interleaved, like bench/run.ts's cases.
 //
 //   npx tsx bench/experiment.ts --variant default \
-//       --variant threads1 --set appThreads=1 \
+//       --variant nginx-auto --set proxyWorkers=0 \
 //       --variant sync --env "GUNICORN_CMD_ARGS=--worker-class sync" \
-//       --variant nginx1 --nginx "worker_processes auto;=>worker_processes 1;" \
+//       --variant keepalive8 --nginx "keepalive 32;=>keepalive 8;" \
 //       [--replicas 2] [--connections 16,64] [--rounds 3] [--duration 5] [--profile] [--direct]
 //
 // Prints one table and writes the runs as JSON into a temp dir.
