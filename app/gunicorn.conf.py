@@ -78,6 +78,26 @@ class GeventWorker(ggevent.GeventWorker):
         gevent.sleep(0)
 
 
+class BatchAcceptServer(ggevent.StreamServer):
+    """gevent's server, accepting up to 8 waiting connections per loop pass.
+
+    When a replica has several workers, Gunicorn's gevent worker sets
+    max_accept to 1 so that one worker does not take every new connection.
+    But a busy worker's loop pass serves all its ready connections (about
+    6 ms at 32), so a burst of new connections (a client's pool, Nginx
+    opening upstream connections as load grows) waited dozens of passes:
+    p99 158-373 ms at 64 connections on 2 workers; 17-36 ms with 8 per
+    pass. 100 per pass let one worker take them all (half the throughput).
+    """
+
+    def start(self):
+        self.max_accept = max(self.max_accept, 8)
+        super().start()
+
+
+# Gunicorn's gevent worker builds its servers from this module's name.
+ggevent.StreamServer = BatchAcceptServer
+
 _PRINTABLE_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
 
 from mlapi import healthcheck
@@ -70,6 +71,19 @@ def test_available_cpus_honours_the_cgroup_quota(monkeypatch, tmp_path, cpu_max,
         path.write_text(cpu_max)
     affinity = len(os.sched_getaffinity(0))
     assert available_cpus(str(path)) == (affinity if expected is None else min(affinity, expected))
+
+
+@pytest.mark.parametrize("gunicorn_sets, accepted_per_pass", [(1, 8), (100, 100)])
+def test_gevent_servers_accept_a_batch_of_connections_per_pass(monkeypatch, gunicorn_sets, accepted_per_pass):
+    server_class = _settings(monkeypatch)["BatchAcceptServer"]
+    assert ggevent.StreamServer is server_class  # what Gunicorn's gevent worker builds its servers from
+    server = server_class(("127.0.0.1", 0), handle=lambda *connection: None)
+    server.max_accept = gunicorn_sets  # 1 when a replica has several workers
+    server.start()
+    try:
+        assert server.max_accept == accepted_per_pass
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(
