@@ -95,7 +95,8 @@ class BatchAcceptServer(ggevent.StreamServer):
         super().start()
 
 
-# Gunicorn's gevent worker builds its servers from this module's name.
+# Gunicorn's gevent worker builds its servers from this module's name and
+# has no setting for max_accept.
 ggevent.StreamServer = BatchAcceptServer
 
 _PRINTABLE_ID = re.compile(r"[\x21-\x7e]{1,128}")
