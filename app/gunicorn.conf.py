@@ -15,7 +15,6 @@ import gc
 import logging
 import math
 import os
-import re
 import sys
 import time
 
@@ -23,6 +22,7 @@ import gevent
 from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers import ggevent
+from mlapi.request_ids import repeatable_request_id
 
 
 def available_cpus(cpu_max_path="/sys/fs/cgroup/cpu.max"):
@@ -99,9 +99,6 @@ class BatchAcceptServer(ggevent.StreamServer):
 # has no setting for max_accept.
 ggevent.StreamServer = BatchAcceptServer
 
-_PRINTABLE_ID = re.compile(r"[\x21-\x7e]{1,128}")
-
-
 class AccessLogger(Logger):
     """Gunicorn's logger with a cheap access line on stdout.
 
@@ -111,7 +108,8 @@ class AccessLogger(Logger):
 
         REMOTE_ADDR [time] "METHOD URI PROTOCOL" STATUS BYTES DURATIONms request_id=ID
 
-    ID is X-Request-ID when it is short printable ASCII, else "-". An
+    ID is X-Request-ID when the app would repeat it (mlapi.request_ids),
+    else "-". An
     access log sent anywhere but stdout ("-") goes through Gunicorn's
     logging as usual.
     """
@@ -126,9 +124,7 @@ class AccessLogger(Logger):
         if now != self._second:
             self._stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(now))
             self._second = now
-        request_id = environ.get("HTTP_X_REQUEST_ID", "-")
-        if request_id != "-" and not _PRINTABLE_ID.fullmatch(request_id):
-            request_id = "-"
+        request_id = repeatable_request_id(environ.get("HTTP_X_REQUEST_ID")) or "-"
         sent = resp.sent if resp.sent is not None else "-"
         milliseconds = request_time.seconds * 1000 + request_time.microseconds // 1000
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status

@@ -1,7 +1,6 @@
 """The Flask application factory."""
 
 import os
-import re
 from dataclasses import dataclass
 
 from flask import Flask, request
@@ -11,10 +10,7 @@ from .config import normalize_settings, settings_from_env
 from .errors import register_error_handlers
 from .openapi import build_openapi
 from .registry import ModelLoadError, load_models
-
-# Request ids are echoed only when they are short printable ASCII (Nginx's
-# $request_id is 32 hex digits), so a client cannot inject odd header values.
-_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+from .request_ids import repeatable_request_id
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ def _add_response_headers(response):
     # Predictions depend on the request body and health on the moment:
     # neither may be stored by a cache on the way.
     response.headers["Cache-Control"] = "no-store"
-    request_id = request.headers.get("X-Request-ID")
-    if request_id and _REQUEST_ID.fullmatch(request_id):
+    request_id = repeatable_request_id(request.headers.get("X-Request-ID"))
+    if request_id:
         response.headers["X-Request-ID"] = request_id
     return response
