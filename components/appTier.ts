@@ -32,13 +32,14 @@ const TASKS_PER_WORKER = 11;
  * every process of the app's user ID on the host): per worker its tasks,
  * per replica the arbiter and a margin for probes.
  */
-export function appProcessBudget(args: Pick<AppTierArgs, "replicas" | "workers">): number {
+function appProcessBudget(args: Pick<AppTierArgs, "replicas" | "workers">): number {
     const workers = args.workers > 0 ? args.workers : AUTO_WORKERS_ASSUMED;
     return args.replicas * (workers * TASKS_PER_WORKER + 16);
 }
 
-export function appHardening(memoryMb: number, maxProcesses: number): Hardening {
-    return { user: APP_USER, memoryMb, maxProcesses, tmpfs: { "/tmp": "rw,noexec,nosuid,size=16m" } };
+/** The hardening of every replica: its memory limit and the process budget of the whole tier. */
+export function appHardening(args: Pick<AppTierArgs, "replicas" | "workers" | "memoryMb">): Hardening {
+    return { user: APP_USER, memoryMb: args.memoryMb, maxProcesses: appProcessBudget(args), tmpfs: { "/tmp": "rw,noexec,nosuid,size=16m" } };
 }
 
 /**
@@ -107,7 +108,7 @@ export class AppTier extends pulumi.ComponentResource {
                     destroyGraceSeconds: 35,
                     stopSignal: "SIGTERM",
                     labels: [{ label: "mlapi.role", value: "app" }, { label: "mlapi.replica", value: String(index + 1) }],
-                    ...hardenedContainerArgs(appHardening(args.memoryMb, appProcessBudget(args))),
+                    ...hardenedContainerArgs(appHardening(args)),
                 },
                 {
                     parent: this,

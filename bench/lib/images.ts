@@ -6,7 +6,7 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { appEnvironment, appHardening, appProcessBudget, replicaSettings } from "../../components/appTier";
+import { appEnvironment, appHardening, replicaSettings } from "../../components/appTier";
 import { DEFAULTS } from "../../components/config";
 import { dockerRunFlags } from "../../components/hardening";
 import { waitFor, PROJECT_ROOT } from "../../test/e2e/harness";
@@ -107,7 +107,7 @@ export async function measureImages(options: { work: string; tutorialModels: str
     log(`image sizes: ours ${(ours.bytes / 1e6).toFixed(1)} MB, tutorial-way ${(tutorial.bytes / 1e6).toFixed(1)} MB`);
 
     // Ours as the stack runs it: its hardening flags and environment (default workers: the replica's share of the CPUs).
-    const hardening = appHardening(DEFAULTS.appMemoryMb, appProcessBudget(replicaSettings(DEFAULTS)));
+    const hardening = appHardening(replicaSettings(DEFAULTS));
     const env = appEnvironment(replicaSettings(DEFAULTS));
     const ourFlags = [...dockerRunFlags(hardening).filter((f) => !f.startsWith("--restart")), ...env.map((e) => `--env=${e}`)];
     const oursMemory = await containerMemory(OUR_IMAGE, ourFlags, log);

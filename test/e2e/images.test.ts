@@ -8,7 +8,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { APP_ALIAS, APP_HEALTHCHECK, appEnvironment, appHardening, appProcessBudget, replicaSettings } from "../../components/appTier";
+import { APP_ALIAS, APP_HEALTHCHECK, appEnvironment, appHardening, replicaSettings } from "../../components/appTier";
 import { DEFAULTS, dynamicAddressRange, parseSettings, replicaAddress } from "../../components/config";
 import { dockerRunFlags, Hardening, LOG_OPTIONS, RESTART_POLICY, SECURITY_OPTIONS } from "../../components/hardening";
 import { APP_CONTEXT, PROXY_CONTEXT, imageBuild } from "../../components/images";
@@ -99,7 +99,7 @@ interface RunningContainer {
 }
 
 const appEnv = appEnvironment(replicaSettings(DEFAULTS));
-const appHardeningOfStack = appHardening(DEFAULTS.appMemoryMb, appProcessBudget(replicaSettings(DEFAULTS)));
+const appHardeningOfStack = appHardening(replicaSettings(DEFAULTS));
 const appFlags = dockerRunFlags(appHardeningOfStack);
 
 (engineUp ? describe : describe.skip)("the stack's images on a real Docker engine", () => {
