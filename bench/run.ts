@@ -31,9 +31,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { appEnvironment, replicaSettings } from "../components/appTier";
 import { parseSettings } from "../components/config";
-import { ensureModels, freePort, PROJECT_ROOT, startTopology, Topology, VENV } from "../test/e2e/harness";
+import { ensureModels, freePort, hostReplicaEnv, PROJECT_ROOT, startTopology, Topology, VENV } from "../test/e2e/harness";
 import { request } from "../test/support/http";
 import { measureImages } from "./lib/images";
 import { compactRawProfile, summariseRawProfile } from "./lib/profile";
@@ -186,16 +185,7 @@ function oursReplicaEnv(port: number, modelDir: string, options: Options): NodeJ
     const config: Record<string, unknown> = { ...BENCH_CONFIG, ...options.oursConfig };
     const settings = parseSettings((key) => config[key]);
     return {
-        ...process.env,
-        PATH: `${path.join(VENV, "bin")}:${process.env.PATH}`,
-        PYTHONPATH: path.join(PROJECT_ROOT, "app"),
-        PYTHONDONTWRITEBYTECODE: "1",
-        ...Object.fromEntries(
-            appEnvironment(replicaSettings(settings)).map((e) => e.split(/=(.*)/s).slice(0, 2)),
-        ),
-        GUNICORN_BIND: `127.0.0.1:${port}`,
-        MLAPI_MODEL_DIR: modelDir,
-        MLAPI_REPLICA_NAME: "bench-startup",
+        ...hostReplicaEnv(settings, { port, name: "bench-startup", modelDir, pythonPath: [path.join(PROJECT_ROOT, "app")] }),
         ...options.oursEnv,
     };
 }

@@ -89,6 +89,23 @@ export function issueCertificate(settings: StackSettings): TlsFiles {
     return { certPem, keyPem, trustPem: certPem };
 }
 
+/**
+ * The environment of a replica run on this machine: the one the stack sets
+ * (appEnvironment), then this machine's bind address, models and Python path.
+ */
+export function hostReplicaEnv(settings: StackSettings, replica: { port: number; name: string; modelDir: string; pythonPath: string[] }): NodeJS.ProcessEnv {
+    return {
+        ...process.env,
+        PATH: `${path.join(VENV, "bin")}:${process.env.PATH}`,
+        PYTHONPATH: replica.pythonPath.join(":"),
+        PYTHONDONTWRITEBYTECODE: "1",
+        ...Object.fromEntries(appEnvironment(replicaSettings(settings)).map((e) => e.split(/=(.*)/s).slice(0, 2))),
+        GUNICORN_BIND: `127.0.0.1:${replica.port}`,
+        MLAPI_MODEL_DIR: replica.modelDir,
+        MLAPI_REPLICA_NAME: replica.name,
+    };
+}
+
 export interface Replica {
     name: string;
     port: number;
@@ -150,18 +167,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
         const name = `e2e-app-${index + 1}`;
         const logFile = path.join(dir, `${name}.log`);
         const env = {
-            ...process.env,
-            PATH: `${path.join(VENV, "bin")}:${process.env.PATH}`,
-            PYTHONPATH: [path.join(PROJECT_ROOT, "app"), path.join(__dirname, "hooks")].join(":"),
-            PYTHONDONTWRITEBYTECODE: "1",
-            // The replica environment the stack sets, then the bind address
-            // and model path of this machine.
-            ...Object.fromEntries(
-                appEnvironment(replicaSettings(settings)).map((e) => e.split(/=(.*)/s).slice(0, 2)),
-            ),
-            GUNICORN_BIND: `127.0.0.1:${port}`,
-            MLAPI_MODEL_DIR: modelDir,
-            MLAPI_REPLICA_NAME: name,
+            ...hostReplicaEnv(settings, { port, name, modelDir, pythonPath: [path.join(PROJECT_ROOT, "app"), path.join(__dirname, "hooks")] }),
             ...(options.replicaEnv?.(index) ?? {}),
         };
         const replica: Replica = {
