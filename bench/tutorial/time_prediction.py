@@ -8,27 +8,30 @@ two figures app/tools/time_prediction.py prints for the project's API.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
-import timeit
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-SEED_PAYLOADS = {
-    "decision-tree-classifier": {"monthly_fee": 60, "customer_age": 30, "support_calls": 1},
-    "decision-tree-regressor": {
-        "CustomerType": "Business",
-        "BranchSubCounty": "Kilimani",
-        "ProductCategoryName": "Meat-Based Dishes",
-        "QuantityOrdered": 8,
-        "PaymentDate": "2027-11-13",
-    },
-}
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def microseconds_per_call(function, number):
-    return min(timeit.repeat(function, number=number, repeat=5)) / number * 1e6
+def _project_timer():
+    """app/tools/time_prediction.py (the same file name as this one, so loaded by path)."""
+    path = os.path.join(HERE, "..", "..", "app", "tools", "time_prediction.py")
+    spec = importlib.util.spec_from_file_location("mlapi_time_prediction", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The same payloads and the same timing as the project's measurement.
+_timer = _project_timer()
+SEED_PAYLOADS = _timer.SEED_PAYLOADS
+microseconds_per_call = _timer.microseconds_per_call
+
+# First on the path (before app/, which the project's tool put there): the baseline's api.py.
+sys.path.insert(0, HERE)
 
 
 def main(argv=None):
