@@ -19,7 +19,12 @@ const certificate = new TlsCertificate("server", {
     providedPrivateKeyPem: settings.tlsMode === "provided" ? config.getSecret("tlsPrivateKeyPem") : undefined,
 });
 
-const images = new ServiceImages("images", { namePrefix, baseImage: settings.baseImage, buildCaCertPem: settings.buildCaCertPem });
+const images = new ServiceImages("images", {
+    namePrefix,
+    baseImage: settings.baseImage,
+    platform: settings.imagePlatform,
+    buildCaCertPem: settings.buildCaCertPem,
+});
 
 const app = new AppTier("app", {
     namePrefix,
@@ -50,15 +55,20 @@ const proxy = new ReverseProxy("proxy", {
     upstreamResources: app.containers,
 });
 
-export const url = siteUrl(settings.bindAddress, settings.httpsPort);
-export const apiUrl = `${url}api/v1/`;
-export const certificatePem = certificate.certPem;
-export const certificateFingerprintSha256 = certificate.fingerprintSha256;
-export const certificateNotAfter = certificate.notAfter;
-export const certificateDaysLeft = certificate.daysLeft;
-export const caCertificatePem = certificate.caCertPem;
-export const certificateSigningRequestPem = certificate.certRequestPem;
-export const replicaNames = app.containerNames;
-export const proxyContainerName = proxy.container.name;
-export const appImage = pulumi.interpolate`${images.appImageName} (${images.appImageId})`;
-export const proxyImage = pulumi.interpolate`${images.proxyImageName} (${images.proxyImageId})`;
+// The stack's outputs. The CA certificate and the CSR exist only in their
+// TLS modes: an output whose value is undefined makes every `pulumi up` warn.
+const url = siteUrl(settings.bindAddress, settings.httpsPort);
+export = {
+    url,
+    apiUrl: `${url}api/v1/`,
+    certificatePem: certificate.certPem,
+    certificateFingerprintSha256: certificate.fingerprintSha256,
+    certificateNotAfter: certificate.notAfter,
+    certificateDaysLeft: certificate.daysLeft,
+    ...(certificate.caCertPem ? { caCertificatePem: certificate.caCertPem } : {}),
+    ...(certificate.certRequestPem ? { certificateSigningRequestPem: certificate.certRequestPem } : {}),
+    replicaNames: app.containerNames,
+    proxyContainerName: proxy.container.name,
+    appImage: pulumi.interpolate`${images.appImageName} (${images.appImageId})`,
+    proxyImage: pulumi.interpolate`${images.proxyImageName} (${images.proxyImageId})`,
+};

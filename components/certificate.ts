@@ -5,16 +5,17 @@ import * as crypto from "crypto";
 import { CertificateSubject, KeyAlgorithm, StackSettings } from "./config";
 
 /**
- * Key usages of a TLS server certificate, in the provider's names. Key
- * encipherment only means something for RSA keys (RSA key exchange); an ECDSA
- * certificate only signs.
+ * Key usages of a TLS server certificate, in the names the tls provider
+ * accepts (snake_case: the camelCase names in @pulumi/tls's docstrings are
+ * refused). Key encipherment only means something for RSA keys (RSA key
+ * exchange); an ECDSA certificate only signs.
  */
 export function serverCertUses(algorithm: KeyAlgorithm): string[] {
-    return algorithm.startsWith("RSA") ? ["serverAuth", "digitalSignature", "keyEncipherment"] : ["serverAuth", "digitalSignature"];
+    return algorithm.startsWith("RSA") ? ["server_auth", "digital_signature", "key_encipherment"] : ["server_auth", "digital_signature"];
 }
 
 /** Key usages of the local CA's certificate. */
-export const CA_CERT_USES = ["certSigning", "crlSigning", "digitalSignature"];
+export const CA_CERT_USES = ["cert_signing", "crl_signing", "digital_signature"];
 
 /** The local CA lives long (it is what users trust); server certificates under it stay short-lived. */
 export const CA_VALIDITY_DAYS = 3650;

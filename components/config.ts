@@ -3,6 +3,7 @@
 // rules are testable without a Pulumi engine; `loadSettings` adapts it to
 // `pulumi.Config`. All problems are reported at once, before any resource
 // exists.
+import { RunError } from "@pulumi/pulumi";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as net from "net";
@@ -48,6 +49,8 @@ export interface StackSettings {
     providedCertificatePem?: string;
     /** Base image of both Dockerfiles (Debian stable slim by default). */
     baseImage: string;
+    /** Platform both images are built for, e.g. linux/amd64 (default: this machine's). */
+    imagePlatform: string;
     /**
      * Extra CA certificate(s), PEM, that pip trusts while the app image
      * builds, for networks that intercept TLS (read from buildCaCertFile).
@@ -73,6 +76,19 @@ export interface StackSettings {
     appSubnet: string;
 }
 
+/** Node's names for CPU architectures, in Docker's (and Go's) names. */
+const DOCKER_ARCHITECTURES: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm/v7", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
+
+/**
+ * The platform Docker builds for when none is given (the docker provider's
+ * default, which it warns about on every build): Linux on this machine's CPU.
+ */
+export function hostImagePlatform(arch: string = process.arch): string {
+    return `linux/${DOCKER_ARCHITECTURES[arch] ?? arch}`;
+}
+
+const IMAGE_PLATFORM = /^linux\/(amd64|arm64|arm\/v[5-7]|386|ppc64le|s390x|riscv64)$/;
+
 export const DEFAULTS: StackSettings = {
     replicas: 2,
     httpsPort: 443,
@@ -93,6 +109,7 @@ export const DEFAULTS: StackSettings = {
     certRenewalDays: 30,
     keyAlgorithm: "RSA-2048",
     baseImage: "debian:trixie-slim",
+    imagePlatform: hostImagePlatform(),
     appWorkers: 0,
     appMemoryMb: 256,
     proxyWorkers: 1,
@@ -142,6 +159,7 @@ export const CONFIG_KEYS: readonly string[] = [
     "tlsCertificatePem",
     "tlsPrivateKeyPem",
     "baseImage",
+    "imagePlatform",
     "buildCaCertFile",
     "appSubnet",
 ];
@@ -151,7 +169,8 @@ const RETIRED_KEYS: Record<string, string> = {
     appThreads: "each Gunicorn process now serves its connections from one gevent event loop, without threads; appWorkers sets the processes per replica",
 };
 
-export class ConfigError extends Error {
+/** A RunError: Pulumi prints its message alone, without a stack trace. */
+export class ConfigError extends RunError {
     constructor(readonly problems: string[]) {
         super(`Invalid stack configuration:\n  - ${problems.join("\n  - ")}`);
         this.name = "ConfigError";
@@ -272,6 +291,9 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         keyAlgorithm: oneOf("keyAlgorithm", KEY_ALGORITHMS, DEFAULTS.keyAlgorithm),
         providedCertificatePem: raw("tlsCertificatePem") === undefined ? undefined : text("tlsCertificatePem", "", pemCertificateProblem),
         baseImage: text("baseImage", DEFAULTS.baseImage, (v) => (IMAGE_REFERENCE.test(v) ? undefined : "expected an image reference such as debian:trixie-slim")),
+        imagePlatform: text("imagePlatform", DEFAULTS.imagePlatform, (v) =>
+            IMAGE_PLATFORM.test(v) ? undefined : "expected a Linux platform of the Docker engine such as linux/amd64 or linux/arm64",
+        ),
         buildCaCertPem: pemFile("buildCaCertFile"),
         appWorkers: integer("appWorkers"),
         appMemoryMb: integer("appMemoryMb"),

@@ -5,6 +5,8 @@ import * as docker from "@pulumi/docker";
 
 export interface Hardening {
     user: string;
+    /** Supplementary groups of the user (the proxy's reads its key through one). */
+    groups?: string[];
     memoryMb: number;
     /**
      * Cap on processes and threads via RLIMIT_NPROC (the provider has no
@@ -25,6 +27,8 @@ export const DROPPED_CAPABILITIES = ["ALL"];
 export function hardenedContainerArgs(h: Hardening) {
     return {
         user: h.user,
+        // Unset rather than empty when there are none: what the provider reads back.
+        ...(h.groups?.length ? { groupAdds: h.groups } : {}),
         readOnly: true,
         tmpfs: h.tmpfs,
         securityOpts: SECURITY_OPTIONS,
@@ -48,6 +52,7 @@ export function dockerRunFlags(h: Hardening): string[] {
     const args = hardenedContainerArgs(h);
     return [
         `--user=${args.user}`,
+        ...(args.groupAdds ?? []).map((g) => `--group-add=${g}`),
         ...(args.readOnly ? ["--read-only"] : []),
         ...Object.entries(args.tmpfs).map(([path, options]) => `--tmpfs=${path}${options ? `:${options}` : ""}`),
         ...args.securityOpts.map((o) => `--security-opt=${o}`),

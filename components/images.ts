@@ -11,16 +11,20 @@ export interface ServiceImagesArgs {
     namePrefix: string;
     /** Base image of both Dockerfiles. */
     baseImage: string;
+    /** Platform of the Docker engine the images are for, e.g. linux/amd64. */
+    platform: string;
     /** Extra CA certificate(s) pip trusts while the app builds (TLS-intercepting networks). */
     buildCaCertPem?: string;
 }
 
 /** The build of one image, in the shape `docker.Image` takes. Pure, for tests. */
-export function imageBuild(context: string, baseImage: string, buildCaCertPem?: string): docker.types.input.DockerBuild {
+export function imageBuild(context: string, baseImage: string, platform: string, buildCaCertPem?: string): docker.types.input.DockerBuild {
     return {
         context,
         // Relative to the working directory, not the context (provider behaviour).
         dockerfile: `${context}/Dockerfile`,
+        // Given explicitly: without it the provider warns on every build.
+        platform,
         args: { BASE_IMAGE: baseImage, ...(buildCaCertPem ? { BUILD_CA_CERT: buildCaCertPem } : {}) },
     };
 }
@@ -42,7 +46,7 @@ export class ServiceImages extends pulumi.ComponentResource {
         const build = (component: string, context: string, buildCaCertPem?: string) =>
             new docker.Image(
                 `${name}-${component}`,
-                { imageName: `${args.namePrefix}-${component}:latest`, build: imageBuild(context, args.baseImage, buildCaCertPem), skipPush: true },
+                { imageName: `${args.namePrefix}-${component}:latest`, build: imageBuild(context, args.baseImage, args.platform, buildCaCertPem), skipPush: true },
                 { parent: this },
             );
         // Only the app's build downloads over HTTPS (pip); Nginx's uses apt.

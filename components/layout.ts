@@ -8,6 +8,17 @@ export const APP_PORT = 8000;
 /** Debian's www-data: the Nginx image runs as it, never as root (see nginx/Dockerfile). */
 export const PROXY_UID = 33;
 export const PROXY_USER = `${PROXY_UID}:${PROXY_UID}`;
+/**
+ * The group that may read the proxy's private key. Uploaded files are owned
+ * by root: the provider can only give them an owner by asking Docker to copy
+ * with the container's UID/GID, which Docker 20.10 looks up as one name in the
+ * host's passwd database and refuses for a numeric "33:33". So the key is
+ * 0640 root:root and Nginx's user gets group 0 as a supplementary group (as
+ * OpenShift runs images), which opens nothing else in a read-only container.
+ */
+export const PROXY_KEY_GROUP = "0";
+/** Mode of the uploaded private key: readable by root and PROXY_KEY_GROUP only. */
+export const PROXY_KEY_MODE = "0640";
 /** Unprivileged ports inside the proxy container; the host's 443/80 map onto them. */
 export const PROXY_HTTPS_PORT = 8443;
 export const PROXY_HTTP_PORT = 8080;

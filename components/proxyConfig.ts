@@ -4,7 +4,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { NginxLimits, IMAGE_NGINX_VERSION, renderNginxConfig } from "./nginxConfig";
 import { deployFilesDigest } from "./reverseProxy";
-import { PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_RUNTIME_DIR, PROXY_STATIC_ROOT, PROXY_UID } from "./layout";
+import { PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_KEY_MODE, PROXY_RUNTIME_DIR, PROXY_STATIC_ROOT } from "./layout";
 
 export interface NginxConfigArgs {
     certPem: pulumi.Input<string>;
@@ -39,10 +39,30 @@ export function containerNginxConfig(args: { serverNames: string[]; upstreams: s
     });
 }
 
+/** A file the proxy receives, in the shape of docker.Container's uploads. */
+export interface ProxyUpload<T> {
+    file: string;
+    content: T;
+    permissions: string;
+}
+
+/**
+ * The proxy's files: config, certificate and key, all owned by root (the
+ * provider sets no owner; see PROXY_KEY_GROUP). Pure, so the image tests copy
+ * exactly these into their loader container.
+ */
+export function proxyUploads<T>(files: { config: T; certPem: T; privateKeyPem: T }): ProxyUpload<T>[] {
+    return [
+        { file: PROXY_FILES.config, content: files.config, permissions: "0644" },
+        { file: PROXY_FILES.certificate, content: files.certPem, permissions: "0644" },
+        { file: PROXY_FILES.certificateKey, content: files.privateKeyPem, permissions: PROXY_KEY_MODE },
+    ];
+}
+
 export class NginxConfig extends pulumi.ComponentResource {
     /** The rendered nginx.conf. */
     readonly configText: pulumi.Output<string>;
-    /** Files for the proxy: config, certificate and key (0600, secret). */
+    /** Files for the proxy (see proxyUploads); the key's content is a secret. */
     readonly uploads: docker.types.input.ContainerUpload[];
     /** Changes when the config or the certificate changes. */
     readonly filesDigest: pulumi.Output<string>;
@@ -52,13 +72,8 @@ export class NginxConfig extends pulumi.ComponentResource {
         this.configText = pulumi.output(args.upstreams).apply((upstreams) =>
             containerNginxConfig({ serverNames: args.serverNames, upstreams, publicHttpsPort: args.publicHttpsPort, limits: args.limits }),
         );
-        const owner = String(PROXY_UID);
         // Only the key's content is secret, so diffs of the config stay readable.
-        this.uploads = [
-            { file: PROXY_FILES.config, content: this.configText, permissions: "0644" },
-            { file: PROXY_FILES.certificate, content: args.certPem, permissions: "0644" },
-            { file: PROXY_FILES.certificateKey, content: pulumi.secret(args.privateKeyPem), owner, group: owner, permissions: "0600" },
-        ];
+        this.uploads = proxyUploads<pulumi.Input<string>>({ config: this.configText, certPem: args.certPem, privateKeyPem: pulumi.secret(args.privateKeyPem) });
         this.filesDigest = pulumi.all([this.configText, args.certPem]).apply(([config, cert]) => deployFilesDigest(config, cert));
         this.registerOutputs({ configText: this.configText, filesDigest: this.filesDigest });
     }

@@ -6,7 +6,7 @@ import * as crypto from "crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Hardening, hardenedContainerArgs } from "./hardening";
-import { PROXY_DEPLOY_DIR, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_USER } from "./layout";
+import { PROXY_DEPLOY_DIR, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_KEY_GROUP, PROXY_USER } from "./layout";
 
 export interface ReverseProxyArgs {
     namePrefix: string;
@@ -25,7 +25,7 @@ export interface ReverseProxyArgs {
 }
 
 export function proxyHardening(memoryMb: number): Hardening {
-    return { user: PROXY_USER, memoryMb, maxProcesses: 256, tmpfs: { "/tmp": "rw,noexec,nosuid,size=64m" } };
+    return { user: PROXY_USER, groups: [PROXY_KEY_GROUP], memoryMb, maxProcesses: 256, tmpfs: { "/tmp": "rw,noexec,nosuid,size=64m" } };
 }
 
 /** Healthy when Nginx answers HTTP on its own port (bash's /dev/tcp: the image has no curl). */

@@ -36,10 +36,10 @@ export class TlsCertificate extends pulumi.ComponentResource {
     readonly certPem: pulumi.Output<string>;
     /** Its private key (PEM), always a secret. */
     readonly privateKeyPem: pulumi.Output<string>;
-    /** The local CA's certificate to trust (tlsMode "local-ca"); never its key. */
-    readonly caCertPem: pulumi.Output<string | undefined>;
-    /** A certificate signing request for a public CA (tlsMode "csr"). */
-    readonly certRequestPem: pulumi.Output<string | undefined>;
+    /** The local CA's certificate to trust (tlsMode "local-ca" only); never its key. */
+    readonly caCertPem?: pulumi.Output<string>;
+    /** A certificate signing request for a public CA (tlsMode "csr" only). */
+    readonly certRequestPem?: pulumi.Output<string>;
     readonly fingerprintSha256: pulumi.Output<string>;
     readonly notAfter: pulumi.Output<string>;
     readonly daysLeft: pulumi.Output<number>;
@@ -62,8 +62,8 @@ export class TlsCertificate extends pulumi.ComponentResource {
         const key = new tls.PrivateKey(`${name}-key${suffix}`, keyParameters(settings.keyAlgorithm), parent);
 
         let certPem: pulumi.Output<string>;
-        let caCertPem: pulumi.Output<string | undefined> = pulumi.output(undefined);
-        let certRequestPem: pulumi.Output<string | undefined> = pulumi.output(undefined);
+        let caCertPem: pulumi.Output<string> | undefined;
+        let certRequestPem: pulumi.Output<string> | undefined;
         let servedKeyPem: pulumi.Input<string> = key.privateKeyPem;
 
         switch (settings.tlsMode) {

@@ -9,6 +9,7 @@ APT_PACKAGES=(
   chromium libnss3-tools               # browser tests; certutil to trust the local CA
   docker.io mmdebstrap                 # real images; the base image built from Debian packages
   testssl.sh wrk jq                    # TLS scan, load, JSON in scripts
+  libengine-gost-openssl               # testssl.sh checks GOST ciphers through it (else engine_problem)
 )
 missing=()
 for package in "${APT_PACKAGES[@]}"; do

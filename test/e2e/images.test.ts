@@ -13,9 +13,9 @@ import { DEFAULTS, dynamicAddressRange, parseSettings, replicaAddress } from "..
 import { dockerRunFlags, Hardening, LOG_OPTIONS, RESTART_POLICY, SECURITY_OPTIONS } from "../../components/hardening";
 import { APP_CONTEXT, PROXY_CONTEXT, imageBuild } from "../../components/images";
 import { APP_PORT, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_UID } from "../../components/layout";
-import { containerNginxConfig } from "../../components/proxyConfig";
+import { containerNginxConfig, proxyUploads } from "../../components/proxyConfig";
 import { PROXY_HEALTHCHECK, proxyHardening } from "../../components/reverseProxy";
-import { docker, dockerAsync, engineAnswers, findInImage, inspect, tarArchive } from "../support/docker";
+import { docker, dockerAsync, engineAnswers, findInImage, inspect, providerUploadArchive } from "../support/docker";
 import { MODEL_PATHS, SEED_KEYS, SEED_PAYLOADS, postJson, request } from "../support/http";
 import { generateKey } from "../support/openssl";
 import { freePort, issueCertificate, PROJECT_ROOT, TlsFiles, waitFor } from "./harness";
@@ -75,9 +75,9 @@ const settings = parseSettings((key) => (key === "buildCaCertFile" ? process.env
 
 /** `docker build` arguments for one image, from the build the stack gives docker.Image. */
 function buildArgs(tag: string, context: string, buildCaCertPem?: string): string[] {
-    const build = imageBuild(context, settings.baseImage, buildCaCertPem) as { context: string; dockerfile: string; args: Record<string, string> };
+    const build = imageBuild(context, settings.baseImage, settings.imagePlatform, buildCaCertPem) as { context: string; dockerfile: string; platform: string; args: Record<string, string> };
     const buildArgFlags = Object.entries(build.args).flatMap(([name, value]) => ["--build-arg", `${name}=${value}`]);
-    return ["build", "--tag", tag, "--file", build.dockerfile, ...buildArgFlags, build.context];
+    return ["build", "--tag", tag, "--file", build.dockerfile, "--platform", build.platform, ...buildArgFlags, build.context];
 }
 
 /** Creates the internal app network on a random free 10.213.x.0/24, as AppTier does with its configured subnet. */
@@ -172,12 +172,7 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
             publicHttpsPort: httpsPort,
             limits: DEFAULTS,
         });
-        const atRoot = (file: string) => file.replace(/^\//, "");
-        const uploads = tarArchive([
-            { name: atRoot(PROXY_FILES.config), content: config, mode: 0o644, uid: 0, gid: 0 },
-            { name: atRoot(PROXY_FILES.certificate), content: tls.certPem, mode: 0o644, uid: 0, gid: 0 },
-            { name: atRoot(PROXY_FILES.certificateKey), content: tls.keyPem, mode: 0o600, uid: PROXY_UID, gid: PROXY_UID },
-        ]);
+        const uploads = providerUploadArchive(proxyUploads({ config, certPem: tls.certPem, privateKeyPem: tls.keyPem }));
         docker(["cp", "-", `${loader}:/`], uploads);
 
         proxy = { name: `${run}-proxy`, hardening: proxyHardening(DEFAULTS.proxyMemoryMb) };
@@ -262,14 +257,16 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
             expect(result.status).toBe(0);
         });
 
-        test("the uploads carry the owners and modes NginxConfig gives them", () => {
+        test("the uploads land as the provider writes them: root-owned, the key 0640 and read through group 0", () => {
             const files = [PROXY_FILES.config, PROXY_FILES.certificate, PROXY_FILES.certificateKey];
             const listing = docker(["exec", proxy.name, "stat", "-c", "%a %u:%g %n", ...files]);
             expect(listing.split("\n")).toEqual([
                 `644 0:0 ${PROXY_FILES.config}`,
                 `644 0:0 ${PROXY_FILES.certificate}`,
-                `600 ${PROXY_UID}:${PROXY_UID} ${PROXY_FILES.certificateKey}`,
+                `640 0:0 ${PROXY_FILES.certificateKey}`,
             ]);
+            // Nginx's user reads the key through its supplementary group, and nobody else can.
+            expect(docker(["exec", proxy.name, "id"])).toMatch(new RegExp(`^uid=${PROXY_UID}\\b.*groups=.*\\b0\\(root\\)`));
         });
     });
 

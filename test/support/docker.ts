@@ -81,6 +81,32 @@ export function tarArchive(files: TarUpload[]): Buffer {
     return Buffer.concat(blocks);
 }
 
+/** One of docker.Container's uploads, as the program gives it. */
+export interface ContainerUploadFile {
+    file: string;
+    content: string;
+    permissions?: string;
+    executable?: boolean;
+}
+
+/**
+ * The archive the docker provider copies to "/" for a container's uploads:
+ * one entry per file, named by its full path, with the mode from
+ * `permissions` (else 0744 executable, 0644 otherwise) and no owner, so
+ * Docker extracts it as root (kreuzwerker's resourceDockerContainerCreate).
+ */
+export function providerUploadArchive(uploads: ContainerUploadFile[]): Buffer {
+    return tarArchive(
+        uploads.map((u) => ({
+            name: u.file.replace(/^\//, ""),
+            content: u.content,
+            mode: u.permissions ? parseInt(u.permissions, 8) : u.executable ? 0o744 : 0o644,
+            uid: 0,
+            gid: 0,
+        })),
+    );
+}
+
 function field(header: Buffer, offset: number, length: number): string {
     const raw = header.subarray(offset, offset + length);
     const end = raw.indexOf(0);

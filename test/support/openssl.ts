@@ -10,13 +10,14 @@ import * as path from "path";
 import { CertificateSubject, KeyAlgorithm } from "../../components/config";
 import { opensslSubject } from "../../components/certificate";
 
+/** The tls provider's usage names (snake_case) and OpenSSL's names for them. */
 const KEY_USAGE_NAMES: Record<string, string> = {
-    digitalSignature: "digitalSignature",
-    keyEncipherment: "keyEncipherment",
-    certSigning: "keyCertSign",
-    crlSigning: "cRLSign",
+    digital_signature: "digitalSignature",
+    key_encipherment: "keyEncipherment",
+    cert_signing: "keyCertSign",
+    crl_signing: "cRLSign",
 };
-const EXTENDED_USAGE_NAMES: Record<string, string> = { serverAuth: "serverAuth", clientAuth: "clientAuth" };
+const EXTENDED_USAGE_NAMES: Record<string, string> = { server_auth: "serverAuth", client_auth: "clientAuth" };
 
 /** A private key in the PEM encoding the tls provider uses (PKCS#1 for RSA, SEC1 for ECDSA). */
 export function generateKey(algorithm: KeyAlgorithm): string {
@@ -56,8 +57,10 @@ function subjectAltName(req: CertificateRequest): string | undefined {
 }
 
 function extensionLines(opts: CertificateOptions): string[] {
-    const keyUsage = opts.allowedUses.map((u) => KEY_USAGE_NAMES[u]).filter(Boolean);
-    const extended = opts.allowedUses.map((u) => EXTENDED_USAGE_NAMES[u]).filter(Boolean);
+    const unknown = opts.allowedUses.filter((u) => !Object.hasOwn(KEY_USAGE_NAMES, u) && !Object.hasOwn(EXTENDED_USAGE_NAMES, u));
+    if (unknown.length) throw new Error(`openssl helper: no OpenSSL name for the usage(s) ${unknown.join(", ")}`);
+    const keyUsage = opts.allowedUses.filter((u) => Object.hasOwn(KEY_USAGE_NAMES, u)).map((u) => KEY_USAGE_NAMES[u]);
+    const extended = opts.allowedUses.filter((u) => Object.hasOwn(EXTENDED_USAGE_NAMES, u)).map((u) => EXTENDED_USAGE_NAMES[u]);
     const san = subjectAltName(opts);
     return [
         `basicConstraints = critical, CA:${opts.isCa ? "TRUE, pathlen:0" : "FALSE"}`,

@@ -3,7 +3,8 @@
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
-import { CONFIG_KEYS, ConfigError, DEFAULTS, dynamicAddressRange, parseSettings, replicaAddress } from "../../components/config";
+import { RunError } from "@pulumi/pulumi";
+import { CONFIG_KEYS, ConfigError, DEFAULTS, dynamicAddressRange, hostImagePlatform, parseSettings, replicaAddress } from "../../components/config";
 
 const parse = (values: Record<string, unknown>) => parseSettings((key) => values[key], "https-ml-api:");
 
@@ -48,6 +49,8 @@ test.each([
     [{ tlsCertificatePem: "hello" }, 'https-ml-api:tlsCertificatePem is "hello": expected a PEM certificate'],
     [{ certCountry: "Kenya" }, 'https-ml-api:certCountry is "Kenya": expected a two-letter ISO 3166 country code'],
     [{ baseImage: "Debian Trixie" }, 'https-ml-api:baseImage is "Debian Trixie": expected an image reference'],
+    [{ imagePlatform: "amd64" }, 'https-ml-api:imagePlatform is "amd64": expected a Linux platform of the Docker engine such as linux/amd64'],
+    [{ imagePlatform: "windows/amd64" }, 'https-ml-api:imagePlatform is "windows/amd64": expected a Linux platform'],
     [{ appSubnet: "8.8.8.0/24" }, 'https-ml-api:appSubnet is "8.8.8.0/24": expected a private (RFC 1918) subnet'],
     [{ appSubnet: "10.0.0.1/24" }, "the address has host bits set"],
     [{ appSubnet: "10.0.0.0/27", replicas: "20" }, "https-ml-api:replicas is 20 but https-ml-api:appSubnet 10.0.0.0/27 has room for 15 replicas"],
@@ -94,7 +97,8 @@ test("a key of an earlier version is refused with what replaced it", () => {
 test("Pulumi.dev.yaml documents every key with its default", () => {
     const file = yaml.load(fs.readFileSync(path.resolve(__dirname, "../../Pulumi.dev.yaml"), "utf8")) as { config: Record<string, unknown> };
     const values = Object.fromEntries(Object.entries(file.config).map(([k, v]) => [k.replace(/^https-ml-api:/, ""), Array.isArray(v) ? v : String(v)]));
-    const withoutDefault = ["tlsCertificatePem", "tlsPrivateKeyPem", "buildCaCertFile"];
+    // imagePlatform's default is the machine's own, so the file only mentions it in a comment.
+    const withoutDefault = ["tlsCertificatePem", "tlsPrivateKeyPem", "buildCaCertFile", "imagePlatform"];
     expect(Object.keys(values).sort()).toEqual(CONFIG_KEYS.filter((k) => !withoutDefault.includes(k)).sort());
     expect(parseSettings((key) => values[key])).toEqual(DEFAULTS);
 });
@@ -103,4 +107,21 @@ test("the README's configuration table lists every key", () => {
     const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
     const missing = CONFIG_KEYS.filter((key) => !readme.includes(`| \`${key}\` |`));
     expect(missing).toEqual([]);
+});
+
+test("a bad value is a Pulumi RunError: the CLI prints the message alone, without a stack trace", () => {
+    let error: unknown;
+    try {
+        parse({ replicas: "two" });
+    } catch (e) {
+        error = e;
+    }
+    expect(RunError.isInstance(error)).toBe(true);
+    expect((error as Error).message).toContain('https-ml-api:replicas is "two": expected a whole number from 1 to 32');
+});
+
+test("the default image platform is the machine's, in Docker's names", () => {
+    expect(hostImagePlatform("x64")).toBe("linux/amd64");
+    expect(hostImagePlatform("arm64")).toBe("linux/arm64");
+    expect(parse({ imagePlatform: "linux/arm64" }).imagePlatform).toBe("linux/arm64");
 });

@@ -19,7 +19,7 @@ beforeAll(() => {
     fs.writeFileSync(path.join(dir, "server.key"), keyPem, { mode: 0o600 });
     fs.writeFileSync(
         path.join(dir, "server.crt"),
-        selfSignedCert({ keyPem, subject: DEFAULTS.certSubject, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityHours: 24, allowedUses: ["serverAuth"] }),
+        selfSignedCert({ keyPem, subject: DEFAULTS.certSubject, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityHours: 24, allowedUses: ["server_auth"] }),
     );
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

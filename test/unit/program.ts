@@ -129,7 +129,8 @@ export async function runProgram(config: Record<string, string> = {}, options: {
         }
     });
     const outputs: ProgramRun["outputs"] = {};
-    for (const [key, value] of Object.entries(programExports)) {
+    // index.ts assigns its outputs to module.exports; `import()` adds them again as "default".
+    for (const [key, value] of Object.entries(programExports).filter(([key]) => key !== "default")) {
         if (pulumi.Output.isInstance(value)) outputs[key] = await resolve(value as pulumiType.Output<unknown>);
         else outputs[key] = { value, secret: false };
     }

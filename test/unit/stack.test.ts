@@ -1,7 +1,7 @@
 // The resource graph of index.ts under Pulumi mocks.
 import * as crypto from "crypto";
 import { isSecretInput, plain, runProgram, ProgramRun } from "./program";
-import { PROXY_FILES, PROXY_UID } from "../../components/layout";
+import { PROXY_FILES } from "../../components/layout";
 import { deployFilesDigest } from "../../components/reverseProxy";
 
 const T = {
@@ -96,7 +96,7 @@ describe("default stack", () => {
         expect(cert.inputs.ipAddresses).toEqual(["127.0.0.1"]);
         expect(cert.inputs.validityPeriodHours).toBe(90 * 24);
         expect(cert.inputs.earlyRenewalHours).toBe(30 * 24);
-        expect(cert.inputs.allowedUses).toEqual(["serverAuth", "digitalSignature", "keyEncipherment"]);
+        expect(cert.inputs.allowedUses).toEqual(["server_auth", "digital_signature", "key_encipherment"]);
     });
 
     test("outputs: url, API url, certificate facts, images; never the key", () => {
@@ -114,14 +114,27 @@ describe("default stack", () => {
         }
     });
 
-    test("the private key reaches only the proxy's files, only as a secret upload (0600, owned by Nginx's user)", () => {
+    test("no output is undefined (Pulumi would warn on every `pulumi up`); the CA and CSR outputs exist only in their modes", () => {
+        for (const [name, output] of Object.entries(run.outputs)) expect([name, output.value]).not.toEqual([name, undefined]);
+        expect(Object.keys(run.outputs)).not.toEqual(expect.arrayContaining(["caCertificatePem"]));
+        expect(Object.keys(run.outputs)).not.toEqual(expect.arrayContaining(["certificateSigningRequestPem"]));
+    });
+
+    test("images are built for this machine's platform, given explicitly (the provider warns when it is left out)", () => {
+        const platform = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
+        for (const image of run.ofType(T.image)) expect(image.inputs.build.platform).toBe(platform);
+    });
+
+    test("the private key reaches only the proxy's files, only as a secret upload (0640 root:root, read by Nginx's group)", () => {
         const keyPem: string = plain(run.ofType(T.key)[0].state.privateKeyPem);
         expect(keyPem).toMatch(/PRIVATE KEY/);
         const keyBody = keyPem.split("\n")[1];
         const loader = filesLoader(run);
         expect(isSecretInput(loader.inputs.uploads)).toBe(true);
         const keyUpload = plain(loader.inputs.uploads).find((u: any) => u.file === PROXY_FILES.certificateKey);
-        expect(keyUpload).toMatchObject({ content: keyPem, permissions: "0600", owner: String(PROXY_UID) });
+        // Root-owned (no owner or group: Docker 20.10 refuses them), read by Nginx through group 0.
+        expect(keyUpload).toEqual({ file: PROXY_FILES.certificateKey, content: keyPem, permissions: "0640" });
+        expect(proxyContainer(run).inputs.groupAdds).toEqual(["0"]);
         for (const r of run.resources) {
             if (r === loader || r.type.startsWith("tls:")) continue;
             expect([r.type, r.name, JSON.stringify(r.inputs)]).not.toEqual([r.type, r.name, expect.stringContaining(keyBody)]);
@@ -177,6 +190,7 @@ describe("default stack", () => {
             expect(c.inputs.healthcheck.tests[0]).toBe("CMD");
             expect(Object.keys(c.inputs.tmpfs)).toEqual(["/tmp"]);
             expect(c.inputs.privileged ?? false).toBe(false);
+            expect(c.inputs.groupAdds).toEqual(isProxy ? ["0"] : undefined);
         }
     });
 
@@ -216,7 +230,7 @@ describe("configuration reaches the resources", () => {
         expect(run.ofType(T.key)[0].inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P384" });
         const cert = run.ofType(T.selfSigned)[0];
         expect(cert.inputs).toMatchObject({ dnsNames: ["api.example.test"], ipAddresses: ["127.0.0.1", "10.0.0.5"], validityPeriodHours: 720, earlyRenewalHours: 240 });
-        expect(cert.inputs.allowedUses).toEqual(["serverAuth", "digitalSignature"]);
+        expect(cert.inputs.allowedUses).toEqual(["server_auth", "digital_signature"]);
         const config = uploadedFile(run, PROXY_FILES.config);
         expect(config).toContain("server_name api.example.test 127.0.0.1 10.0.0.5;");
         expect(config).toContain("return 308 https://$host:8443$request_uri;");

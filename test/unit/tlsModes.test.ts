@@ -46,12 +46,12 @@ test("csr: serves a self-signed certificate and outputs a CSR for the same key a
     expect(plain(csrInputs.privateKeyPem)).toBe(uploads(run)[PROXY_FILES.certificateKey]);
     expect(served.issuer).toBe(served.subject);
     expect(served.verify(served.publicKey)).toBe(true);
-    expect(run.outputs.caCertificatePem.value).toBeUndefined();
+    expect(run.outputs.caCertificatePem).toBeUndefined();
 });
 
 test("provided: the user's certificate and secret key are served; without a key, the stack's own (the CSR's) is", async () => {
     const keyPem = generateKey("ECDSA-P256");
-    const certPem = selfSignedCert({ keyPem, subject: { ...DEFAULTS.certSubject, commonName: "api.example.test" }, dnsNames: ["api.example.test"], validityHours: 24 * 30, allowedUses: ["serverAuth"] });
+    const certPem = selfSignedCert({ keyPem, subject: { ...DEFAULTS.certSubject, commonName: "api.example.test" }, dnsNames: ["api.example.test"], validityHours: 24 * 30, allowedUses: ["server_auth"] });
     const withKey = await runProgram({ tlsMode: "provided", tlsCertificatePem: certPem, tlsPrivateKeyPem: keyPem });
     expect(uploads(withKey)[PROXY_FILES.certificate]).toBe(certPem.trim());
     expect(uploads(withKey)[PROXY_FILES.certificateKey]).toBe(keyPem);
