@@ -20,7 +20,8 @@ export interface Hardening {
 
 export const LOG_OPTIONS = { "max-size": "10m", "max-file": "3" };
 export const RESTART_POLICY = "unless-stopped";
-export const SECURITY_OPTIONS = ["no-new-privileges:true"];
+// "=" is the separator the engine documents; "name:value" still works but is logged as deprecated.
+export const SECURITY_OPTIONS = ["no-new-privileges=true"];
 export const DROPPED_CAPABILITIES = ["ALL"];
 
 /** The docker.Container arguments that harden a container. */

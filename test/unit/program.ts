@@ -7,6 +7,7 @@ import type * as pulumiType from "@pulumi/pulumi";
 import { generateKey, selfSignedCert, certRequest, signCert } from "../support/openssl";
 import { KeyAlgorithm } from "../../components/config";
 import { certSubjectArgs } from "../../components/certificate";
+import { providerProblems, TLS_KEY_USAGES } from "../support/providerRules";
 
 export const PROJECT = "https-ml-api";
 export const STACK = "dev";
@@ -36,10 +37,34 @@ export function plain(value: any): any {
     return isSecretInput(value) ? value.value : value;
 }
 
+/** The inputs as the provider sees them: every secret, at any depth, unwrapped. */
+function plainDeep(value: any): any {
+    const v = plain(value);
+    if (Array.isArray(v)) return v.map(plainDeep);
+    if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainDeep(x)]));
+    return v;
+}
+
+/** Thrown when the program gives a provider a value the real provider (or Docker) refuses. */
+export class ProviderRefusal extends Error {
+    constructor(readonly problems: string[]) {
+        super(`the real providers would refuse this program:\n  - ${problems.join("\n  - ")}`);
+    }
+}
+
 function keyAlgorithmOf(inputs: Record<string, any>): KeyAlgorithm {
     return inputs.algorithm === "RSA" ? (`RSA-${inputs.rsaBits}` as KeyAlgorithm) : (`ECDSA-${inputs.ecdsaCurve}` as KeyAlgorithm);
 }
 
+
+/**
+ * The usages a certificate is issued with: those the provider knows. A run
+ * with any other is refused by the provider rules; its certificate is still
+ * made, so the program runs to its end and reports every refusal.
+ */
+function knownUses(uses: string[]): string[] {
+    return uses.filter((u) => (TLS_KEY_USAGES as readonly string[]).includes(u));
+}
 
 /** Outputs the real tls provider marks secret. */
 const SECRET_OUTPUTS = new Set(["privateKeyPem", "caPrivateKeyPem"]);
@@ -56,7 +81,7 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
                 dnsNames: inputs.dnsNames,
                 ipAddresses: inputs.ipAddresses,
                 validityHours: inputs.validityPeriodHours,
-                allowedUses: inputs.allowedUses,
+                allowedUses: knownUses(inputs.allowedUses),
                 isCa: inputs.isCaCertificate,
             });
             return { ...inputs, privateKeyPem: plain(inputs.privateKeyPem), certPem };
@@ -76,7 +101,7 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
                     caCertPem: inputs.caCertPem,
                     caKeyPem: plain(inputs.caPrivateKeyPem),
                     validityHours: inputs.validityPeriodHours,
-                    allowedUses: inputs.allowedUses,
+                    allowedUses: knownUses(inputs.allowedUses),
                 }),
             };
         case "docker:index/image:Image":
@@ -92,7 +117,8 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
 
 async function resolve<T>(output: pulumiType.Output<T>): Promise<{ value: T; secret: boolean }> {
     const secret = await (output as any).isSecret;
-    const value = await new Promise<T>((done) => output.apply((v) => done(v)));
+    // The output's own promise: it rejects when a resource behind it failed.
+    const value = (await (output as any).promise()) as T;
     return { value, secret };
 }
 
@@ -100,6 +126,8 @@ async function resolve<T>(output: pulumiType.Output<T>): Promise<{ value: T; sec
 export async function runProgram(config: Record<string, string> = {}, options: { now?: number } = {}): Promise<ProgramRun> {
     const clock = options.now === undefined ? undefined : jest.spyOn(Date, "now").mockReturnValue(options.now);
     const resources: RecordedResource[] = [];
+    const refused: string[] = [];
+
     let programExports: Record<string, unknown> = {};
     let pulumi!: typeof pulumiType;
     await jest.isolateModulesAsync(async () => {
@@ -107,6 +135,11 @@ export async function runProgram(config: Record<string, string> = {}, options: {
         await pulumi.runtime.setMocks(
             {
                 newResource: (args) => {
+                    // As strict as the real providers: every custom resource's inputs pass their rules.
+                    const problems = args.custom ? providerProblems(args.type, plainDeep(args.inputs)) : [];
+                    refused.push(...problems.map((p) => `${args.type} ${args.name}: ${p}`));
+                    // The run fails at its end (see below) rather than here: a throw
+                    // would surface from Pulumi's runtime as an unhandled rejection.
                     const state = mockState(args.type, args.name, args.inputs);
                     resources.push({ type: args.type, name: args.name, inputs: args.inputs, state });
                     const returned = Object.fromEntries(
@@ -129,10 +162,15 @@ export async function runProgram(config: Record<string, string> = {}, options: {
         }
     });
     const outputs: ProgramRun["outputs"] = {};
-    // index.ts assigns its outputs to module.exports; `import()` adds them again as "default".
-    for (const [key, value] of Object.entries(programExports).filter(([key]) => key !== "default")) {
-        if (pulumi.Output.isInstance(value)) outputs[key] = await resolve(value as pulumiType.Output<unknown>);
-        else outputs[key] = { value, secret: false };
+    try {
+        // index.ts assigns its outputs to module.exports; `import()` adds them again as "default".
+        for (const [key, value] of Object.entries(programExports).filter(([key]) => key !== "default")) {
+            if (pulumi.Output.isInstance(value)) outputs[key] = await resolve(value as pulumiType.Output<unknown>);
+            else outputs[key] = { value, secret: false };
+        }
+    } finally {
+        // A refusal is what the real engine would have stopped on first.
+        if (refused.length) throw new ProviderRefusal(refused);
     }
     return { resources, outputs, ofType: (type) => resources.filter((r) => r.type === type) };
 }

@@ -176,7 +176,7 @@ describe("default stack", () => {
             expect(c.inputs.image).toBe(isProxy ? proxyImage : appImage);
             expect(c.inputs).toMatchObject({
                 readOnly: true,
-                securityOpts: ["no-new-privileges:true"],
+                securityOpts: ["no-new-privileges=true"],
                 capabilities: { drops: ["ALL"] },
                 restart: "unless-stopped",
                 logDriver: "json-file",
