@@ -16,5 +16,11 @@ module.exports = {
             transform: { "^.+\\.ts$": tsJest },
             testMatch: ["<rootDir>/test/e2e/**/*.test.ts"],
         },
+        {
+            displayName: "engine",
+            testEnvironment: "node",
+            transform: { "^.+\\.ts$": tsJest },
+            testMatch: ["<rootDir>/test/engine/**/*.test.ts"],
+        },
     ],
 };

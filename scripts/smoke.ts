@@ -105,7 +105,7 @@ export function formatReport(url: string, checks: SmokeCheck[]): string {
 }
 
 /** The local CA, or a self-signed certificate itself; a CA-issued certificate is checked against the system store. */
-function trustAnchor(outputs: Record<string, unknown>): string | undefined {
+export function trustAnchor(outputs: Record<string, unknown>): string | undefined {
     if (typeof outputs.caCertificatePem === "string") return outputs.caCertificatePem;
     const cert = new crypto.X509Certificate(String(outputs.certificatePem));
     const selfSigned = cert.issuer === cert.subject && cert.verify(cert.publicKey);

@@ -21,6 +21,7 @@ step "type check (tsc --noEmit, strict)" npx tsc --noEmit -p .
 step "unit tests (jest, Pulumi mocks)" npx jest --selectProjects unit --json --outputFile "$results/unit.json"
 step "app tests (pytest)" .venv/bin/python -m pytest test/app -q -p no:cacheprovider --junitxml "$results/app.xml"
 step "end-to-end tests (jest)" npx jest --selectProjects e2e --runInBand --json --outputFile "$results/e2e.json"
+step "real-engine tests (jest, Automation API; skipped without a Pulumi CLI and plugins)" npx jest --selectProjects engine --runInBand --json --outputFile "$results/engine.json"
 
 node scripts/test-summary.js "$results"
 exit $status

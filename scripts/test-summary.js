@@ -1,5 +1,6 @@
 // Adds up the jest (JSON) and pytest (JUnit XML) results of a test run into
-// one closing line: "Total: N passed, N failed, N skipped".
+// one closing line: "Total: N passed, N failed, N skipped", after the reason
+// of each suite skipped as a whole (a describe block titled "... (skipped: why)").
 const fs = require("fs");
 const path = require("path");
 
@@ -7,6 +8,7 @@ const dir = process.argv[2];
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+const skippedSuites = new Set();
 for (const file of fs.readdirSync(dir)) {
     const text = fs.readFileSync(path.join(dir, file), "utf8");
     if (file.endsWith(".json")) {
@@ -14,6 +16,12 @@ for (const file of fs.readdirSync(dir)) {
         passed += run.numPassedTests;
         failed += run.numFailedTests + run.numRuntimeErrorTestSuites;
         skipped += run.numPendingTests + run.numTodoTests;
+        for (const result of run.testResults) {
+            for (const test of result.assertionResults) {
+                const suite = test.ancestorTitles[0] || "";
+                if (test.status === "pending" && /\(skipped: .+\)$/.test(suite)) skippedSuites.add(suite);
+            }
+        }
     } else if (file.endsWith(".xml")) {
         const suite = /<testsuite [^>]*>/.exec(text)[0];
         const count = (name) => Number((new RegExp(`${name}="(\\d+)"`).exec(suite) || [0, 0])[1]);
@@ -24,4 +32,5 @@ for (const file of fs.readdirSync(dir)) {
         passed += count("tests") - failedHere - skippedHere;
     }
 }
+for (const suite of skippedSuites) console.log(`Skipped: ${suite}`);
 console.log(`Total: ${passed} passed, ${failed} failed, ${skipped} skipped`);

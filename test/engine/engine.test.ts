@@ -1,0 +1,251 @@
+// The real-engine suite: the program deployed by a real Pulumi engine (the
+// CLI, its Node.js language host and the real tls and docker providers)
+// onto the Docker engine, driven through Pulumi's Automation API as a user
+// drives it. Mocks only agree with what the program assumes; this suite is
+// the proof that it deploys.
+//
+// It runs when a `pulumi` CLI on PATH has the tls and docker plugins of
+// package.json's versions and a Docker engine answers; otherwise every test
+// is reported skipped, with the reason. It uses its own stack (`engine-<id>`),
+// its own state directory, its own free high loopback ports and subnet, a
+// scratch copy of the project, and removes all of it, even when a step fails.
+import { execFileSync, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { formatReport, runSmoke, trustAnchor } from "../../scripts/smoke";
+import { freePort } from "../e2e/harness";
+import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
+
+const PROJECT_ROOT = path.resolve(__dirname, "../..");
+const PROJECT = "https-ml-api";
+/** What the program is made of: copied into the scratch project (node_modules is linked). */
+const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "app", "nginx"];
+
+/** Why the suite cannot run here, or undefined when it can. */
+function whyNotRunnable(): string | undefined {
+    const version = spawnSync("pulumi", ["version"], { encoding: "utf8" });
+    if (version.status !== 0) return "no `pulumi` CLI on PATH (see README, 'Real-engine tests')";
+    const plugins = spawnSync("pulumi", ["plugin", "ls", "--json"], { encoding: "utf8" });
+    const installed: { name: string; kind: string; version: string }[] = plugins.status === 0 ? JSON.parse(plugins.stdout || "[]") : [];
+    const dependencies = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")).dependencies as Record<string, string>;
+    for (const name of ["tls", "docker"]) {
+        const wanted = dependencies[`@pulumi/${name}`];
+        if (!installed.some((p) => p.kind === "resource" && p.name === name && p.version === wanted)) {
+            return `the Pulumi CLI ${version.stdout.trim()} has no ${name} ${wanted} resource plugin`;
+        }
+    }
+    if (spawnSync("docker", ["info"], { stdio: "ignore", timeout: 20_000 }).status !== 0) return "no Docker engine answers";
+    return undefined;
+}
+
+const skipReason = whyNotRunnable();
+const describeEngine = skipReason ? describe.skip : describe;
+if (skipReason) console.log(`real-engine suite skipped: ${skipReason}`);
+
+/** A private /24 that no Docker network on this engine uses. */
+function freeSubnet(): string {
+    const ids = execFileSync("docker", ["network", "ls", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
+    const used = ids.length ? execFileSync("docker", ["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids], { encoding: "utf8" }) : "";
+    for (let attempt = 0; attempt < 50; attempt++) {
+        const subnet = `10.216.${crypto.randomInt(0, 256)}.0/24`;
+        if (!used.includes(subnet)) return subnet;
+    }
+    throw new Error("no free 10.216.x.0/24 subnet");
+}
+
+/** The names of what Docker holds of the stack: containers, networks, volumes and images. */
+function leftovers(prefix: string): string[] {
+    const list = (args: string[]) => execFileSync("docker", args, { encoding: "utf8" }).split("\n").filter((l) => l.startsWith(prefix));
+    return [
+        ...list(["ps", "-a", "--format", "{{.Names}}"]).map((n) => `container ${n}`),
+        ...list(["network", "ls", "--format", "{{.Name}}"]).map((n) => `network ${n}`),
+        ...list(["volume", "ls", "--format", "{{.Name}}"]).map((n) => `volume ${n}`),
+        ...list(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]).map((n) => `image ${n}`),
+    ];
+}
+
+jest.setTimeout(20 * 60_000);
+
+describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
+    const stackName = `engine-${crypto.randomBytes(3).toString("hex")}`;
+    const prefix = `mlapi-${stackName}-`;
+    let scratch: string;
+    let workDir: string;
+    const traffic: string[] = [];
+    const timings: string[] = [];
+    let stack: Stack;
+    let httpsPort: number;
+    let destroyed = false;
+
+    const outputs = async () => Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]));
+
+    /** One `pulumi up`, with the warnings and errors the engine reported. */
+    async function up(): Promise<{ seconds: number; warnings: string[] }> {
+        const warnings: string[] = [];
+        const onEvent = (event: EngineEvent) => {
+            const diagnostic = event.diagnosticEvent;
+            if (diagnostic && (diagnostic.severity === "warning" || diagnostic.severity === "error")) warnings.push(`${diagnostic.severity}: ${diagnostic.message.trim()}`);
+        };
+        const started = Date.now();
+        await stack.up({ onEvent, color: "never" });
+        return { seconds: (Date.now() - started) / 1000, warnings };
+    }
+
+    /** `pulumi up` under a paced load: what the change did to traffic. */
+    async function upUnderLoad(change: string): Promise<TrafficReport> {
+        const { url, certificatePem } = await outputs();
+        const load = startPacedLoad({ url: String(url), ca: String(certificatePem), connections: 4, ratePerSecond: 60, maxSeconds: 900 });
+        let seconds = 0;
+        let report: TrafficReport;
+        try {
+            // A second of steady traffic before and after the change.
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+            seconds = (await up()).seconds;
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        } finally {
+            report = await load.stop();
+            traffic.push(formatTraffic(change, report, seconds));
+            console.log(traffic[traffic.length - 1]);
+        }
+        return report;
+    }
+
+    async function smoke(): Promise<void> {
+        const out = await outputs();
+        const checks = await runSmoke({ url: String(out.url), trustPem: trustAnchor(out), replicas: out.replicaNames as string[] });
+        const report = formatReport(String(out.url), checks);
+        console.log(report);
+        expect(checks.filter((c) => !c.ok)).toEqual([]);
+    }
+
+    beforeAll(async () => {
+        scratch = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-engine-"));
+        workDir = path.join(scratch, "project");
+        fs.mkdirSync(workDir);
+        for (const entry of PROGRAM_FILES) fs.cpSync(path.join(PROJECT_ROOT, entry), path.join(workDir, entry), { recursive: true });
+        fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(workDir, "node_modules"));
+        httpsPort = await freePort();
+        stack = await LocalWorkspace.createOrSelectStack(
+            { stackName, workDir },
+            {
+                envVars: {
+                    PULUMI_BACKEND_URL: `file://${path.join(scratch, "state")}`,
+                    PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
+                    PULUMI_SKIP_UPDATE_CHECK: "true",
+                },
+            },
+        );
+        fs.mkdirSync(path.join(scratch, "state"), { recursive: true });
+        // The defaults, except what must not collide with other stacks on this engine.
+        const config: Record<string, { value: string }> = {
+            httpsPort: { value: String(httpsPort) },
+            httpPort: { value: String(await freePort()) },
+            appSubnet: { value: freeSubnet() },
+        };
+        // Where the network intercepts TLS, pip in the app image's build needs the CA (as in .ci/run).
+        if (process.env.MLAPI_BUILD_CA_CERT_FILE) config.buildCaCertFile = { value: process.env.MLAPI_BUILD_CA_CERT_FILE };
+        await stack.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT}:${k}`, v])));
+    }, 120_000);
+
+    afterAll(async () => {
+        try {
+            if (stack && !destroyed) await stack.destroy({ color: "never" }).catch((error) => console.error(`engine suite: destroy failed: ${error}`));
+            if (stack) await stack.workspace.removeStack(stackName).catch(() => undefined);
+        } finally {
+            // docker.Image never deletes what it built: the suite removes the stack's images (as `npm run destroy` does).
+            spawnSync("docker", ["image", "rm", "--force", `${prefix}app:latest`, `${prefix}proxy:latest`], { stdio: "ignore" });
+            for (const leftover of leftovers(prefix)) {
+                const [kind, name] = leftover.split(" ");
+                spawnSync("docker", [kind === "container" ? "rm" : kind, ...(kind === "container" ? ["-f"] : ["rm", "-f"]), name], { stdio: "ignore" });
+            }
+            if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+            console.log([`real-engine suite, stack ${stackName}:`, ...timings, "what each update did to traffic (4 keep-alive connections, 60 predictions/s, no retries):", ...traffic].join("\n  "));
+        }
+    }, 10 * 60_000);
+
+    test("a bad value stops `pulumi preview` with the key, what is allowed, and no stack trace", async () => {
+        await stack.setConfig(`${PROJECT}:replicas`, { value: "two" });
+        try {
+            const failure = await stack.preview({ color: "never" }).then(
+                () => undefined,
+                (error: Error) => String(error),
+            );
+            expect(failure).toMatch(/https-ml-api:replicas is "two": expected a whole number from 1 to 32/);
+            expect(failure).not.toMatch(/unhandled exception|\n\s+at .*\(.*\.ts:\d+:\d+\)/);
+        } finally {
+            await stack.removeConfig(`${PROJECT}:replicas`);
+        }
+        expect(leftovers(prefix)).toEqual([]);
+    });
+
+    test("`pulumi up` from nothing deploys the default stack and prints no warning", async () => {
+        const { seconds, warnings } = await up();
+        timings.push(`up from nothing: ${seconds.toFixed(1)} s`);
+        expect(warnings).toEqual([]);
+        const out = await outputs();
+        expect(out.url).toBe(`https://127.0.0.1:${httpsPort}/`);
+        expect(out.replicaNames).toEqual([`${prefix}app-1`, `${prefix}app-2`]);
+        expect(Object.keys(out)).not.toContain("caCertificatePem");
+    });
+
+    test("the smoke command passes against the stack's url output", smoke);
+
+    test("the state holds the private key only encrypted, and no output is a secret in plain text", async () => {
+        const state = JSON.stringify(await stack.exportStack());
+        expect(state).not.toMatch(/BEGIN (RSA |EC )?PRIVATE KEY/);
+        expect(state).toMatch(/"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270"/);
+    });
+
+    test("`pulumi preview` expects no changes right after `up`", async () => {
+        const preview = await stack.preview({ expectNoChanges: true, color: "never" });
+        expect(Object.keys(preview.changeSummary).filter((op) => op !== "same")).toEqual([]);
+    });
+
+    test("`pulumi refresh` finds no drift, and `preview` still expects no changes after it", async () => {
+        const refresh = await stack.refresh({ color: "never" });
+        expect(Object.keys(refresh.summary.resourceChanges ?? {}).filter((op) => op !== "same")).toEqual([]);
+        await stack.preview({ expectNoChanges: true, color: "never" });
+    });
+
+    test("`replicas` 2 -> 3 adds a replica that serves", async () => {
+        await stack.setConfig(`${PROJECT}:replicas`, { value: "3" });
+        await upUnderLoad("replicas 2 -> 3");
+        expect((await outputs()).replicaNames).toEqual([1, 2, 3].map((i) => `${prefix}app-${i}`));
+        await smoke();
+    });
+
+    test("a new app image (a code change) rolls the replicas onto it", async () => {
+        const before = String((await outputs()).appImage);
+        fs.appendFileSync(path.join(workDir, "app", "gunicorn.conf.py"), `\n# engine suite: a code change (${crypto.randomBytes(4).toString("hex")})\n`);
+        await upUnderLoad("new app image (3 replicas)");
+        const after = String((await outputs()).appImage);
+        expect(after).not.toBe(before);
+        const running = execFileSync("docker", ["inspect", "--format", "{{.Image}}", `${prefix}app-1`, `${prefix}app-3`], { encoding: "utf8" }).trim().split("\n");
+        for (const image of running) expect(after).toContain(image);
+        await smoke();
+    });
+
+    test("a changed Nginx setting (maxBodyKb 64 -> 96) reaches the proxy", async () => {
+        await stack.setConfig(`${PROJECT}:maxBodyKb`, { value: "96" });
+        await upUnderLoad("maxBodyKb 64 -> 96 (an Nginx setting)");
+        const served = execFileSync("docker", ["exec", `${prefix}proxy`, "cat", "/etc/nginx/deploy/nginx.conf"], { encoding: "utf8" });
+        expect(served).toMatch(/client_max_body_size 96k;/);
+        await smoke();
+        await stack.preview({ expectNoChanges: true, color: "never" });
+    });
+
+    test("`pulumi destroy` leaves nothing of the stack (with the images `npm run destroy` removes)", async () => {
+        const started = Date.now();
+        await stack.destroy({ color: "never" });
+        destroyed = true;
+        timings.push(`destroy: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        // docker.Image never deletes what it built (provider behaviour), so
+        // these two are all that is left, and `npm run destroy` removes them.
+        expect(leftovers(prefix).sort()).toEqual([`image ${prefix}app:latest`, `image ${prefix}proxy:latest`]);
+        execFileSync("docker", ["image", "rm", "--force", `${prefix}app:latest`, `${prefix}proxy:latest`], { stdio: "ignore" });
+        expect(leftovers(prefix)).toEqual([]);
+    });
+});
