@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppTier, replicaSettings } from "./components/appTier";
 import { loadSettings } from "./components/config";
 import { ServiceImages } from "./components/images";
-import { NginxConfig } from "./components/proxyConfig";
+import { NginxConfig, frontendFiles } from "./components/proxyConfig";
 import { ReverseProxy } from "./components/reverseProxy";
 import { TlsCertificate } from "./components/tls";
 import { siteUrl } from "./components/urls";
@@ -40,6 +40,7 @@ const nginxConfig = new NginxConfig("proxy-config", {
     serverNames: [...settings.certDnsNames, ...settings.certIpAddresses],
     publicHttpsPort: settings.httpsPort,
     limits: settings,
+    frontend: frontendFiles(),
 });
 
 const proxy = new ReverseProxy("proxy", {
@@ -69,6 +70,7 @@ export = {
     ...(certificate.certRequestPem ? { certificateSigningRequestPem: certificate.certRequestPem } : {}),
     replicaNames: app.containerNames,
     proxyContainerName: proxy.container.name,
+    proxyFilesDigest: proxy.loadedDigest,
     appImage: pulumi.interpolate`${images.appImageName} (${images.appImageId})`,
     proxyImage: pulumi.interpolate`${images.proxyImageName} (${images.proxyImageId})`,
 };

@@ -24,20 +24,26 @@ export const PROXY_HTTPS_PORT = 8443;
 export const PROXY_HTTP_PORT = 8080;
 
 /**
- * The rendered config, certificate and key reach Nginx at deploy time through
- * a volume mounted here (read-only for Nginx). Docker refuses uploads into a
- * container whose root filesystem is read-only, and the provider always
- * uploads at "/", so the files are uploaded into a created-but-never-started
- * loader container that mounts the same volume. nginx/Dockerfile starts Nginx
- * with the config from this directory.
+ * The rendered config, certificate, key and frontend reach Nginx at deploy
+ * time through a volume mounted here (read-only for Nginx). Docker refuses
+ * uploads into a container whose root filesystem is read-only, and the
+ * provider always uploads at "/", so each change uploads the files into a
+ * one-shot install container of the proxy image, at these very paths in its
+ * own layer; it checks them with `nginx -t` and installs them into the volume
+ * (nginx/bin/mlapi-install-files), and a one-shot reload container makes the
+ * running Nginx load them (nginx/bin/mlapi-reload).
  */
 export const PROXY_DEPLOY_DIR = "/etc/nginx/deploy";
+/** Where the install container mounts the deploy volume (read-write). */
+export const PROXY_INSTALL_DIR = "/srv/deploy";
 export const PROXY_FILES = {
     config: `${PROXY_DEPLOY_DIR}/nginx.conf`,
     certificate: `${PROXY_DEPLOY_DIR}/server.crt`,
     certificateKey: `${PROXY_DEPLOY_DIR}/server.key`,
 };
-/** The static frontend, baked into the Nginx image. */
-export const PROXY_STATIC_ROOT = "/usr/share/nginx/html";
+/** The static frontend, installed with the other files (never baked into the image). */
+export const PROXY_STATIC_ROOT = `${PROXY_DEPLOY_DIR}/html`;
+/** The frontend's sources, relative to the project directory. */
+export const FRONTEND_DIR = "nginx/html";
 /** The only writable place in the proxy container (a tmpfs). */
 export const PROXY_RUNTIME_DIR = "/tmp";

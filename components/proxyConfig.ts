@@ -1,10 +1,13 @@
 // The Nginx config component: takes the certificate outputs and the replica
-// list and renders what the proxy container receives at deploy time.
+// list and renders what the proxy container receives at deploy time: the
+// config, the certificate and key, and the static frontend.
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { NginxLimits, IMAGE_NGINX_VERSION, renderNginxConfig } from "./nginxConfig";
-import { deployFilesDigest } from "./reverseProxy";
-import { PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_KEY_MODE, PROXY_RUNTIME_DIR, PROXY_STATIC_ROOT } from "./layout";
+import { FRONTEND_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_KEY_MODE, PROXY_RUNTIME_DIR, PROXY_STATIC_ROOT } from "./layout";
 
 export interface NginxConfigArgs {
     certPem: pulumi.Input<string>;
@@ -15,6 +18,33 @@ export interface NginxConfigArgs {
     /** Host port users reach HTTPS on (for redirects). */
     publicHttpsPort: number;
     limits: NginxLimits;
+    /** The static frontend's files (see frontendFiles). */
+    frontend: FrontendFile[];
+}
+
+/** One file of the static frontend: its path under the site root, and its text. */
+export interface FrontendFile {
+    path: string;
+    content: string;
+}
+
+/** The frontend's files under `dir` (text: HTML, CSS, JS, SVG), in a stable order. */
+export function frontendFiles(dir: string = FRONTEND_DIR): FrontendFile[] {
+    return (fs.readdirSync(dir, { recursive: true, encoding: "utf8" }) as string[])
+        .filter((rel) => fs.statSync(path.join(dir, rel)).isFile())
+        .sort()
+        .map((rel) => ({ path: rel.split(path.sep).join("/"), content: fs.readFileSync(path.join(dir, rel), "utf8") }));
+}
+
+/**
+ * Names one set of the proxy's files: changes whenever the config, the
+ * certificate or the frontend changes (never derived from the key alone; a
+ * new key always comes with a new certificate).
+ */
+export function deployFilesDigest(configText: string, certPem: string, frontend: FrontendFile[]): string {
+    const hash = crypto.createHash("sha256").update(configText).update("\0").update(certPem);
+    for (const file of frontend) hash.update("\0").update(file.path).update("\0").update(file.content);
+    return hash.digest("hex");
 }
 
 /** The proxy's rendered config for the container, with container paths. */
@@ -47,15 +77,16 @@ export interface ProxyUpload<T> {
 }
 
 /**
- * The proxy's files: config, certificate and key, all owned by root (the
- * provider sets no owner; see PROXY_KEY_GROUP). Pure, so the image tests copy
- * exactly these into their loader container.
+ * The proxy's files: config, certificate, key and frontend, all owned by root
+ * (the provider sets no owner; see PROXY_KEY_GROUP). Pure, so the image tests
+ * copy exactly these into their install container.
  */
-export function proxyUploads<T>(files: { config: T; certPem: T; privateKeyPem: T }): ProxyUpload<T>[] {
+export function proxyUploads<T>(files: { config: T; certPem: T; privateKeyPem: T; frontend: FrontendFile[] }): ProxyUpload<T | string>[] {
     return [
         { file: PROXY_FILES.config, content: files.config, permissions: "0644" },
         { file: PROXY_FILES.certificate, content: files.certPem, permissions: "0644" },
         { file: PROXY_FILES.certificateKey, content: files.privateKeyPem, permissions: PROXY_KEY_MODE },
+        ...files.frontend.map((f) => ({ file: `${PROXY_STATIC_ROOT}/${f.path}`, content: f.content, permissions: "0644" })),
     ];
 }
 
@@ -64,7 +95,7 @@ export class NginxConfig extends pulumi.ComponentResource {
     readonly configText: pulumi.Output<string>;
     /** Files for the proxy (see proxyUploads); the key's content is a secret. */
     readonly uploads: docker.types.input.ContainerUpload[];
-    /** Changes when the config or the certificate changes. */
+    /** Changes when the config, the certificate or the frontend changes. */
     readonly filesDigest: pulumi.Output<string>;
 
     constructor(name: string, args: NginxConfigArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -73,8 +104,13 @@ export class NginxConfig extends pulumi.ComponentResource {
             containerNginxConfig({ serverNames: args.serverNames, upstreams, publicHttpsPort: args.publicHttpsPort, limits: args.limits }),
         );
         // Only the key's content is secret, so diffs of the config stay readable.
-        this.uploads = proxyUploads<pulumi.Input<string>>({ config: this.configText, certPem: args.certPem, privateKeyPem: pulumi.secret(args.privateKeyPem) });
-        this.filesDigest = pulumi.all([this.configText, args.certPem]).apply(([config, cert]) => deployFilesDigest(config, cert));
+        this.uploads = proxyUploads<pulumi.Input<string>>({
+            config: this.configText,
+            certPem: args.certPem,
+            privateKeyPem: pulumi.secret(args.privateKeyPem),
+            frontend: args.frontend,
+        });
+        this.filesDigest = pulumi.all([this.configText, args.certPem]).apply(([config, cert]) => deployFilesDigest(config, cert, args.frontend));
         this.registerOutputs({ configText: this.configText, filesDigest: this.filesDigest });
     }
 }

@@ -1,26 +1,27 @@
 // The edge: one Nginx container on the app network and on an edge network,
-// publishing only HTTPS and HTTP on the configured host address. Its config,
-// certificate and key arrive at deploy time through a volume, never through
-// an image layer or an environment variable.
-import * as crypto from "crypto";
+// publishing only HTTPS and HTTP on the configured host address. It lives
+// across routine changes: its config, certificate, key and frontend arrive
+// through a volume (never an image layer or an environment variable), and
+// each change is installed and reloaded by two one-shot containers, so only
+// a new proxy image replaces it.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Hardening, hardenedContainerArgs } from "./hardening";
-import { PROXY_DEPLOY_DIR, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_KEY_GROUP, PROXY_USER } from "./layout";
+import { DROPPED_CAPABILITIES, Hardening, LOG_OPTIONS, SECURITY_OPTIONS, hardenedContainerArgs } from "./hardening";
+import { PROXY_DEPLOY_DIR, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_INSTALL_DIR, PROXY_KEY_GROUP, PROXY_USER } from "./layout";
 
 export interface ReverseProxyArgs {
     namePrefix: string;
     imageId: pulumi.Input<string>;
     appNetworkName: pulumi.Input<string>;
-    /** The rendered config, certificate and key (see NginxConfig). */
+    /** The rendered config, certificate, key and frontend (see NginxConfig). */
     uploads: docker.types.input.ContainerUpload[];
-    /** Changes whenever the files change, so Nginx restarts on them (never derived from the key alone). */
+    /** Names this set of files (see deployFilesDigest). */
     filesDigest: pulumi.Input<string>;
     bindAddress: string;
     httpsPort: number;
     httpPort: number;
     memoryMb: number;
-    /** Resources the proxy must start after (the replicas it forwards to). */
+    /** Resources that must be in place before a new config is loaded (the replicas it forwards to). */
     upstreamResources: pulumi.Resource[];
 }
 
@@ -44,14 +45,73 @@ export const PROXY_HEALTHCHECK = {
     retries: 3,
 };
 
-/** A digest of the non-secret files, for the label that restarts Nginx when they change. */
-export function deployFilesDigest(configText: string, certPem: string): string {
-    return crypto.createHash("sha256").update(configText).update("\0").update(certPem).digest("hex");
+/**
+ * What a one-shot deploy step runs with: it starts, `pulumi up` waits for it
+ * to exit and keeps its output, and it never restarts or runs again.
+ */
+function oneShot(user: string, memoryMb: number) {
+    return {
+        start: true,
+        attach: true,
+        logs: true,
+        mustRun: false,
+        restart: "no",
+        networkMode: "none",
+        user,
+        capabilities: { drops: DROPPED_CAPABILITIES },
+        securityOpts: SECURITY_OPTIONS,
+        memory: memoryMb,
+        memorySwap: memoryMb,
+        logDriver: "json-file",
+        logOpts: LOG_OPTIONS,
+    } satisfies Partial<docker.ContainerArgs>;
+}
+
+/**
+ * The install step: the uploads land in its own layer at the paths the proxy
+ * reads them from; `nginx -t` checks them, and only then are they renamed into
+ * the volume. It runs as root, the owner of the volume's files, with one
+ * capability: CHOWN, because `nginx -t` run by root hands its temp
+ * directories (in this container's own /tmp) to the worker user.
+ */
+export function installStepArgs<T>(args: { name: string; imageId: T; volume: T; digest: T; memoryMb: number }) {
+    return {
+        name: args.name,
+        image: args.imageId,
+        command: ["mlapi-install-files", args.digest],
+        mounts: [{ type: "volume", source: args.volume, target: PROXY_INSTALL_DIR }],
+        labels: [{ label: "mlapi.role", value: "proxy-install" }],
+        ...oneShot("0:0", args.memoryMb),
+        capabilities: { drops: DROPPED_CAPABILITIES, adds: ["CHOWN"] },
+    };
+}
+
+/** The reload step: in the proxy's PID namespace (`proxy`: "container:<id>"), as Nginx's user, it signals the master and waits for its new workers. */
+export function reloadStepArgs<T>(args: { name: string; imageId: T; proxy: T; digest: T }) {
+    return {
+        name: args.name,
+        image: args.imageId,
+        command: ["mlapi-reload", args.digest],
+        pidMode: args.proxy,
+        readOnly: true,
+        labels: [{ label: "mlapi.role", value: "proxy-reload" }],
+        ...oneShot(PROXY_USER, 32),
+    };
+}
+
+/** The exit code and output of a one-shot step, as a failure of `pulumi up` with the step's own message when it failed. */
+function succeeded(step: docker.Container, what: string, value: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.all([step.exitCode, step.containerLogs, value]).apply(([code, logs, v]) => {
+        if (code !== 0) throw new pulumi.RunError(`${what} failed (exit code ${code}):\n${(logs ?? "").trim()}`);
+        return v;
+    });
 }
 
 export class ReverseProxy extends pulumi.ComponentResource {
     readonly container: docker.Container;
     readonly edgeNetwork: docker.Network;
+    /** The digest of the files the running Nginx has loaded. */
+    readonly loadedDigest: pulumi.Output<string>;
 
     constructor(name: string, args: ReverseProxyArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:proxy:ReverseProxy", name, {}, opts);
@@ -59,22 +119,18 @@ export class ReverseProxy extends pulumi.ComponentResource {
         this.edgeNetwork = new docker.Network(`${name}-edge`, { name: `${args.namePrefix}-edge` }, parent);
         const deployVolume = new docker.Volume(`${name}-deploy`, { name: `${args.namePrefix}-proxy-deploy` }, parent);
 
-        // Receives the uploads into the volume and never runs: no process,
-        // no network. Replacing it rewrites the files.
-        const filesLoader = new docker.Container(
-            `${name}-files`,
+        // A change of files replaces this step (uploads force a new
+        // container), which checks and installs them; a config Nginx refuses
+        // stops `pulumi up` here, with the running proxy untouched.
+        const install = new docker.Container(
+            `${name}-install`,
             {
-                name: `${args.namePrefix}-proxy-files`,
-                image: args.imageId,
-                start: false,
-                mustRun: false,
-                networkMode: "none",
-                mounts: [{ type: "volume", source: deployVolume.name, target: PROXY_DEPLOY_DIR }],
+                ...installStepArgs<pulumi.Input<string>>({ name: `${args.namePrefix}-proxy-install`, imageId: args.imageId, volume: deployVolume.name, digest: args.filesDigest, memoryMb: 64 }),
                 uploads: args.uploads,
-                labels: [{ label: "mlapi.role", value: "proxy-files" }],
             },
-            { parent: this, deleteBeforeReplace: true },
+            { parent: this, deleteBeforeReplace: true, dependsOn: args.upstreamResources },
         );
+        const installed = succeeded(install, "Installing the proxy's new files", args.filesDigest);
 
         this.container = new docker.Container(
             `${name}-nginx`,
@@ -94,20 +150,32 @@ export class ReverseProxy extends pulumi.ComponentResource {
                 destroyGraceSeconds: 10,
                 // Nginx finishes in-flight requests on SIGQUIT.
                 stopSignal: "SIGQUIT",
-                labels: [
-                    { label: "mlapi.role", value: "proxy" },
-                    { label: "mlapi.deploy-files-sha256", value: args.filesDigest },
-                ],
+                labels: [{ label: "mlapi.role", value: "proxy" }],
                 ...hardenedContainerArgs(proxyHardening(args.memoryMb)),
             },
             {
                 parent: this,
                 // The name and host ports are fixed: the old container must go
-                // before the new one can bind them (pulumi-docker #1356).
+                // before the new one can bind them (pulumi-docker #1356). Only
+                // a new proxy image changes its inputs.
                 deleteBeforeReplace: true,
-                dependsOn: [filesLoader, ...args.upstreamResources],
+                // Its first start needs the first files.
+                dependsOn: [install],
             },
         );
-        this.registerOutputs({ containerName: this.container.name });
+
+        // Runs again whenever the files or the proxy change.
+        const reload = new docker.Container(
+            `${name}-reload`,
+            reloadStepArgs<pulumi.Input<string>>({
+                name: `${args.namePrefix}-proxy-reload`,
+                imageId: args.imageId,
+                proxy: pulumi.interpolate`container:${this.container.id}`,
+                digest: installed,
+            }),
+            { parent: this, deleteBeforeReplace: true, dependsOn: [install, this.container] },
+        );
+        this.loadedDigest = succeeded(reload, "Reloading Nginx with its new files", installed);
+        this.registerOutputs({ containerName: this.container.name, loadedDigest: this.loadedDigest });
     }
 }

@@ -3,7 +3,7 @@
 // healthchecks, environment, networks and uploads (the same component code
 // turned into docker CLI calls), then probed over HTTPS, audited with
 // `docker inspect`, and scanned layer by layer for private keys.
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -12,11 +12,12 @@ import { APP_ALIAS, APP_HEALTHCHECK, appEnvironment, appHardening, replicaSettin
 import { DEFAULTS, dynamicAddressRange, parseSettings, replicaAddress } from "../../components/config";
 import { dockerRunFlags, Hardening, LOG_OPTIONS, RESTART_POLICY, SECURITY_OPTIONS } from "../../components/hardening";
 import { APP_CONTEXT, PROXY_CONTEXT, imageBuild } from "../../components/images";
-import { APP_PORT, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_UID } from "../../components/layout";
-import { containerNginxConfig, proxyUploads } from "../../components/proxyConfig";
-import { PROXY_HEALTHCHECK, proxyHardening } from "../../components/reverseProxy";
-import { docker, dockerAsync, engineAnswers, findInImage, inspect, providerUploadArchive } from "../support/docker";
+import { APP_PORT, FRONTEND_DIR, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_UID } from "../../components/layout";
+import { containerNginxConfig, deployFilesDigest, frontendFiles, proxyUploads } from "../../components/proxyConfig";
+import { PROXY_HEALTHCHECK, installStepArgs, proxyHardening, reloadStepArgs } from "../../components/reverseProxy";
+import { docker, dockerAsync, engineAnswers, findInImage, inspect, oneShotCreateFlags, providerUploadArchive } from "../support/docker";
 import { MODEL_PATHS, SEED_KEYS, SEED_PAYLOADS, postJson, request } from "../support/http";
+import { formatTraffic, startPacedLoad } from "../support/pacedLoad";
 import { generateKey } from "../support/openssl";
 import { freePort, issueCertificate, PROJECT_ROOT, TlsFiles, waitFor } from "./harness";
 
@@ -102,6 +103,19 @@ const appEnv = appEnvironment(replicaSettings(DEFAULTS));
 const appHardeningOfStack = appHardening(replicaSettings(DEFAULTS));
 const appFlags = dockerRunFlags(appHardeningOfStack);
 
+/** A docker command, asynchronously, with its exit code and output (stdin from `input`). */
+function dockerRun(args: string[], input?: Buffer): Promise<{ code: number; logs: string }> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
+        let logs = "";
+        child.stdout.on("data", (c: Buffer) => (logs += c.toString("utf8")));
+        child.stderr.on("data", (c: Buffer) => (logs += c.toString("utf8")));
+        child.once("error", reject);
+        child.once("close", (code) => resolve({ code: code ?? -1, logs }));
+        child.stdin.end(input);
+    });
+}
+
 (engineUp ? describe : describe.skip)("the stack's images on a real Docker engine", () => {
     const run = `mlapi-e2e-${crypto.randomBytes(3).toString("hex")}`;
     const created = { containers: [] as string[], networks: [] as string[], volumes: [] as string[], images: [] as string[] };
@@ -117,6 +131,40 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
     let proxyStartedAt: number;
 
     const httpsUrl = (p: string) => `https://127.0.0.1:${httpsPort}/${p}`;
+    let edgeNetwork: string;
+    let deployVolume: string;
+    const frontend = frontendFiles(path.join(PROJECT_ROOT, FRONTEND_DIR));
+
+    /** The proxy's config for these replicas and ports, with one limit set. */
+    const proxyConfigFor = (maxBodyKb: number) =>
+        containerNginxConfig({
+            serverNames: [...DEFAULTS.certDnsNames, ...DEFAULTS.certIpAddresses],
+            upstreams: replicas.map((_, index) => `${replicaAddress(appSubnet, index)}:${APP_PORT}`),
+            publicHttpsPort: httpsPort,
+            limits: { ...DEFAULTS, maxBodyKb },
+        });
+
+    /** Runs a one-shot step as the provider does: create, upload, start, wait for its exit, keep its output. Asynchronous, so a load keeps running meanwhile. */
+    async function runOneShot(args: Record<string, any>, uploads?: Buffer): Promise<{ code: number; logs: string }> {
+        const { flags, image, command } = oneShotCreateFlags(args);
+        await dockerRun(["rm", "--force", args.name]);
+        if (!created.containers.includes(args.name)) created.containers.push(args.name);
+        for (const [step, input] of [[["create", ...flags, image, ...command]], ...(uploads ? [[["cp", "-", `${args.name}:/`], uploads]] : [])] as [string[], Buffer?][]) {
+            const result = await dockerRun(step, input);
+            if (result.code !== 0) throw new Error(`docker ${step[0]} failed: ${result.logs}`);
+        }
+        return dockerRun(["start", "--attach", args.name]);
+    }
+
+    /** The install step for a config (with the stack's certificate, key and frontend). */
+    async function installFiles(config: string): Promise<{ code: number; logs: string; digest: string }> {
+        const digest = deployFilesDigest(config, tls.certPem, frontend);
+        const args = installStepArgs({ name: `${run}-proxy-install`, imageId: PROXY_IMAGE, volume: deployVolume, digest, memoryMb: 64 });
+        return { ...(await runOneShot(args, providerUploadArchive(proxyUploads({ config, certPem: tls.certPem, privateKeyPem: tls.keyPem, frontend })))), digest };
+    }
+
+    const reloadProxy = (digest: string) =>
+        runOneShot(reloadStepArgs({ name: `${run}-proxy-reload`, imageId: PROXY_IMAGE, proxy: `container:${proxy.name}`, digest }));
 
     beforeAll(async () => {
         if (ensureDocker.status !== 0) throw new Error(`scripts/ensure-docker.sh failed:\n${ensureDocker.stderr}`);
@@ -152,28 +200,20 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
             replicas.push(replica);
         }
 
-        const edgeNetwork = `${run}-edge`;
+        edgeNetwork = `${run}-edge`;
         docker(["network", "create", edgeNetwork]);
         created.networks.push(edgeNetwork);
-        const deployVolume = `${run}-proxy-deploy`;
+        deployVolume = `${run}-proxy-deploy`;
         docker(["volume", "create", deployVolume]);
         created.volumes.push(deployVolume);
 
-        // What ReverseProxy does: a loader container that never starts
+        // What ReverseProxy does, in the engine's order: the install step
         // receives the uploads (the provider copies a tar of full paths to
-        // "/", which Docker refuses on a read-only root filesystem); the files
-        // land in the volume, which Nginx mounts read-only.
-        const loader = `${run}-proxy-files`;
-        created.containers.push(loader);
-        docker(["create", `--name=${loader}`, "--network=none", `--mount=type=volume,source=${deployVolume},target=${PROXY_DEPLOY_DIR}`, PROXY_IMAGE]);
-        const config = containerNginxConfig({
-            serverNames: [...DEFAULTS.certDnsNames, ...DEFAULTS.certIpAddresses],
-            upstreams: replicas.map((_, index) => `${replicaAddress(appSubnet, index)}:${APP_PORT}`),
-            publicHttpsPort: httpsPort,
-            limits: DEFAULTS,
-        });
-        const uploads = providerUploadArchive(proxyUploads({ config, certPem: tls.certPem, privateKeyPem: tls.keyPem }));
-        docker(["cp", "-", `${loader}:/`], uploads);
+        // "/"), checks them with nginx -t and installs them into the volume;
+        // the proxy starts on them; the reload step makes it load them.
+        const config = proxyConfigFor(DEFAULTS.maxBodyKb);
+        const first = await installFiles(config);
+        expect([first.code, first.logs]).toEqual([0, expect.stringMatching(/installed the proxy.s files/)]);
 
         proxy = { name: `${run}-proxy`, hardening: proxyHardening(DEFAULTS.proxyMemoryMb) };
         created.containers.push(proxy.name);
@@ -185,12 +225,12 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
         docker(["network", "connect", appNetwork, proxy.name]);
         docker(["start", proxy.name]);
         proxyStartedAt = Date.now();
-
         await waitFor(
             "the proxy to reach a replica over HTTPS",
             async () => ((await request(httpsUrl("api/health"), { ca: tls.trustPem, timeoutMs: 2000 })).status === 200 ? true : undefined),
             30_000,
         );
+        expect(await reloadProxy(first.digest)).toMatchObject({ code: 0 });
     }, 30 * 60_000);
 
     afterAll(() => {
@@ -270,6 +310,41 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
         });
     });
 
+    describe("a change reaches the running proxy without replacing it", () => {
+        const servedConfig = () => docker(["exec", proxy.name, "cat", PROXY_FILES.config]);
+
+        test("a new limit is installed and reloaded: same container, and no client fails (HTTP/1.1 resend-once and HTTP/2)", async () => {
+            const id = inspect("container", proxy.name).Id;
+            const loads = (["http1-resend", "http2"] as const).map((client) =>
+                startPacedLoad({ url: httpsUrl(""), ca: tls.trustPem, connections: 2, ratePerSecond: 30, maxSeconds: 60, client }),
+            );
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            const install = await installFiles(proxyConfigFor(96));
+            const reload = await reloadProxy(install.digest);
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+            const reports = await Promise.all(loads.map((l) => l.stop()));
+            for (const r of reports) console.log(formatTraffic("reload with a new limit", r));
+            expect([install.code, install.logs, reload.code]).toEqual([0, expect.stringMatching(/installed the proxy's files/), 0]);
+            expect(reload.logs).toMatch(/Nginx reloaded/);
+            expect(servedConfig()).toMatch(/client_max_body_size 96k;/);
+            expect(inspect("container", proxy.name).Id).toBe(id);
+            for (const r of reports) {
+                expect([r.client, r.failed, r.failures]).toEqual([r.client, 0, {}]);
+                expect(r.longestGapSeconds).toBeLessThan(0.5);
+            }
+        });
+
+        test("a config Nginx refuses is not installed: the step fails with Nginx's message and the proxy keeps serving", async () => {
+            const before = servedConfig();
+            const broken = await installFiles(proxyConfigFor(64).replace("worker_rlimit_nofile 8192;", "worker_rlimit_nofile many;"));
+            expect(broken.code).toBe(1);
+            expect(broken.logs).toMatch(/\[emerg\] .*"worker_rlimit_nofile" directive invalid number/);
+            expect(broken.logs).toMatch(/the running proxy keeps its current files/);
+            expect(servedConfig()).toBe(before);
+            expect((await request(httpsUrl("api/health"), { ca: tls.trustPem })).status).toBe(200);
+        });
+    });
+
     describe("what docker inspect shows of each container", () => {
         const roles = ["app replica 1", "app replica 2", "proxy"] as const;
         const container = (role: (typeof roles)[number]) => (role === "proxy" ? proxy : replicas[Number(role.slice(-1)) - 1]);
@@ -316,12 +391,16 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
             });
         });
 
-        test("Nginx mounts its deploy files read-only; the loader that received them never ran", () => {
+        test("Nginx mounts its deploy files read-only; the install step exited and kept no copy of the key", () => {
             const mounts = inspect("container", proxy.name).Mounts;
             expect(mounts).toEqual([expect.objectContaining({ Type: "volume", Destination: PROXY_DEPLOY_DIR, RW: false })]);
-            const loader = inspect("container", `${run}-proxy-files`);
-            expect(loader.State).toMatchObject({ Status: "created", Running: false });
-            expect(loader.State.StartedAt).toBe("0001-01-01T00:00:00Z");
+            const install = inspect("container", `${run}-proxy-install`);
+            // Exited, having installed its files or refused them (the last test gives it a broken config): the key went either way.
+            expect(install.State).toMatchObject({ Status: "exited" });
+            const layer = spawnSync("docker", ["cp", `${run}-proxy-install:${PROXY_DEPLOY_DIR}/.`, "-"], { encoding: "latin1" });
+            expect(layer.status).toBe(0);
+            expect(layer.stdout).not.toMatch(/PRIVATE KEY/);
+            expect(layer.stdout).not.toContain("server.key");
         });
 
         test("the app network is internal and the replicas have their fixed addresses and the shared alias", () => {

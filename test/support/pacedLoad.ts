@@ -1,9 +1,19 @@
-// A paced load that measures what a change does to traffic: a few HTTP/1.1
-// keep-alive connections, each sending a prediction at a fixed interval, no
-// retries. It reports every failed request and the longest time without any
-// successful answer. Bounded: it stops when told, or at its deadline.
+// A paced load that measures what a change does to traffic: a few kept-alive
+// connections, each sending a prediction at a fixed interval. It reports every
+// failed request and the longest time without any successful answer.
+// Bounded: it stops when told, or at its deadline. Three kinds of client:
+//   - "http1": HTTP/1.1 keep-alive, no retry at all (the strictest);
+//   - "http1-resend": HTTP/1.1 keep-alive that resends a request once, and
+//     only when a reused connection was closed before any byte of the answer
+//     arrived (what browsers and most HTTP libraries do); resends are counted;
+//   - "http2": one HTTP/2 connection per worker that moves to a new one after
+//     a GOAWAY, resending a request the server refused unprocessed
+//     (REFUSED_STREAM, or a stream cut by the GOAWAY); resends are counted.
+import * as http2 from "http2";
 import * as https from "https";
-import { MODEL_PATHS, SEED_PAYLOADS, postJson } from "./http";
+import { MODEL_PATHS, SEED_PAYLOADS } from "./http";
+
+export type LoadClient = "http1" | "http1-resend" | "http2";
 
 export interface PacedLoadOptions {
     /** The stack's base URL, e.g. https://127.0.0.1:18443/. */
@@ -16,10 +26,14 @@ export interface PacedLoadOptions {
     ratePerSecond?: number;
     /** The load stops by itself after this long, whatever happens. */
     maxSeconds?: number;
+    client?: LoadClient;
 }
 
 export interface TrafficReport {
+    client: LoadClient;
     requests: number;
+    /** Requests sent a second time under the client's rule (never counted as failures when they then succeed). */
+    resends: number;
     failed: number;
     /** Failures by kind: HTTP status or error code (ECONNRESET, ECONNREFUSED, ...). */
     failures: Record<string, number>;
@@ -45,20 +59,91 @@ export function startPacedLoad(options: PacedLoadOptions): PacedLoad {
     const failures: Record<string, number> = {};
     const successes: number[] = [started];
 
+    const client = options.client ?? "http1";
+    let resends = 0;
+    const record = (outcome: string | undefined) => {
+        if (outcome === undefined) successes.push(Date.now());
+        else failures[outcome] = (failures[outcome] ?? 0) + 1;
+    };
+    const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
+    const body = JSON.stringify(SEED_PAYLOADS.classifier);
+
+    /** One request over HTTP/1.1; undefined on success, else what failed. */
+    const http1 = async (agent: https.Agent): Promise<string | undefined> => {
+        for (let attempt = 0; ; attempt++) {
+            let reused = false;
+            try {
+                const answer = await new Promise<number>((resolve, reject) => {
+                    const req = https.request(target, { method: "POST", agent, ca: options.ca, headers: { "Content-Type": "application/json" }, timeout: 5000 }, (res) => {
+                        res.resume();
+                        res.on("end", () => resolve(res.statusCode ?? 0));
+                        res.on("error", reject);
+                    });
+                    req.on("socket", () => (reused = req.reusedSocket));
+                    req.on("timeout", () => req.destroy(new Error("timeout")));
+                    req.on("error", reject);
+                    req.end(body);
+                });
+                return answer === 200 ? undefined : `HTTP ${answer}`;
+            } catch (error) {
+                // Node's own rule for a safe resend: the reused socket closed before the answer began.
+                const closedIdle = reused && ["ECONNRESET", "EPIPE"].includes(errorCode(error));
+                if (client === "http1-resend" && closedIdle && attempt === 0) {
+                    resends++;
+                    continue;
+                }
+                return errorCode(error);
+            }
+        }
+    };
+
+    /** One request over HTTP/2, on the worker's current session. */
+    let sessions: http2.ClientHttp2Session[] = [];
+    const openSession = () => {
+        const session = http2.connect(base, { ca: options.ca });
+        session.on("error", () => undefined);
+        session.on("goaway", () => session.close());
+        sessions.push(session);
+        return session;
+    };
+    const h2 = async (current: { session?: http2.ClientHttp2Session }): Promise<string | undefined> => {
+        for (let attempt = 0; ; attempt++) {
+            if (!current.session || current.session.closed || current.session.destroyed) current.session = openSession();
+            const session = current.session;
+            try {
+                const status = await new Promise<number>((resolve, reject) => {
+                    const stream = session.request({ ":method": "POST", ":path": `/${MODEL_PATHS.classifier}`, "content-type": "application/json" });
+                    let code = 0;
+                    stream.setTimeout(5000, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+                    stream.on("response", (headers) => (code = Number(headers[":status"])));
+                    stream.on("data", () => undefined);
+                    stream.on("end", () => resolve(code));
+                    stream.on("close", () => (code ? resolve(code) : reject(Object.assign(new Error("stream closed"), { code: `H2_RST_${stream.rstCode}` }))));
+                    stream.on("error", reject);
+                    stream.end(body);
+                });
+                return status === 200 ? undefined : `HTTP ${status}`;
+            } catch (error) {
+                // Refused before processing (RFC 9113 8.7): safe to send again, on a new connection.
+                const refused = /REFUSED_STREAM|H2_RST_7|ERR_HTTP2_GOAWAY_SESSION|ERR_HTTP2_INVALID_SESSION|ERR_HTTP2_STREAM_CANCEL/.test(`${errorCode(error)} ${error}`);
+                if (refused && attempt === 0) {
+                    resends++;
+                    current.session = undefined;
+                    continue;
+                }
+                return errorCode(error);
+            }
+        }
+    };
+
     const worker = async () => {
         const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+        const current: { session?: http2.ClientHttp2Session } = {};
         try {
             while (!stopping && Date.now() < deadline) {
                 const sentAt = Date.now();
                 requests++;
-                try {
-                    const answer = await postJson(target, SEED_PAYLOADS.classifier, { ca: options.ca, agent, timeoutMs: 5000 });
-                    if (answer.status === 200) successes.push(Date.now());
-                    else failures[`HTTP ${answer.status}`] = (failures[`HTTP ${answer.status}`] ?? 0) + 1;
-                } catch (error) {
-                    const code = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
-                    failures[code] = (failures[code] ?? 0) + 1;
-                }
+                record(client === "http2" ? await h2(current) : await http1(agent));
                 const wait = sentAt + intervalMs - Date.now();
                 if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
             }
@@ -78,8 +163,10 @@ export function startPacedLoad(options: PacedLoadOptions): PacedLoad {
             successes.sort((a, b) => a - b);
             let longest = 0;
             for (let i = 1; i < successes.length; i++) longest = Math.max(longest, successes[i] - successes[i - 1]);
+            for (const session of sessions) session.destroy();
+            sessions = [];
             const failed = Object.values(failures).reduce((a, b) => a + b, 0);
-            return { requests, failed, failures, longestGapSeconds: longest / 1000, seconds: (ended - started) / 1000 };
+            return { client, requests, resends, failed, failures, longestGapSeconds: longest / 1000, seconds: (ended - started) / 1000 };
         },
     };
 }
@@ -87,7 +174,7 @@ export function startPacedLoad(options: PacedLoadOptions): PacedLoad {
 export function formatTraffic(change: string, report: TrafficReport, upSeconds?: number): string {
     const kinds = Object.entries(report.failures).map(([k, n]) => `${n} ${k}`).join(", ");
     return (
-        `${change}: ${report.failed} of ${report.requests} requests failed${kinds ? ` (${kinds})` : ""}, ` +
+        `${change} [${report.client}]: ${report.failed} of ${report.requests} requests failed${kinds ? ` (${kinds})` : ""}, ${report.resends} resent, ` +
         `longest gap ${report.longestGapSeconds.toFixed(2)} s${upSeconds === undefined ? "" : `, pulumi up ${upSeconds.toFixed(1)} s`}`
     );
 }

@@ -160,6 +160,12 @@ const SIGNAL = /^(SIG)?(ABRT|ALRM|BUS|CHLD|CONT|FPE|HUP|ILL|INT|IO|IOT|KILL|PIPE
 
 function dockerContainer(c: Checker, i: Inputs) {
     c.required("name", "image");
+    // resourceDockerContainerCreate: "values for command may not be empty".
+    c.list("command", i.command, (v, at) => c.matches(at, v, /./, "values for command may not be empty"));
+    c.matches("pid_mode", i.pidMode, /^(host|container:.+)$/, "is not a PID mode the engine accepts (host or container:<name|id>)");
+    if (i.attach === true && i.start === false) c.fail("attach", "a container that is not started cannot be attached to");
+    // An attached container that must run would fail its read once it exits.
+    if (i.attach === true && i.mustRun !== false) c.fail("must_run", "an attached (run-to-completion) container must set must_run false: once it exits the provider flips must_run in its state and every preview shows a change");
     c.matches("restart", i.restart, /^(no|on-failure|always|unless-stopped)$/);
     c.integerAtLeast("memory", i.memory, 0);
     c.integerAtLeast("memory_swap", i.memorySwap, -1);

@@ -106,9 +106,11 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
             };
         case "docker:index/image:Image":
             return { ...inputs, repoDigest: `sha256:${crypto.createHash("sha256").update(name).digest("hex")}` };
+        case "docker:index/container:Container":
+            // An attached one-shot container has run to its end: the deploy steps succeed under mocks.
+            return { ...inputs, ...(inputs.attach ? { exitCode: 0, containerLogs: `${inputs.command?.[0]}: ok\n` } : {}) };
         case "docker:index/network:Network":
         case "docker:index/volume:Volume":
-        case "docker:index/container:Container":
             return { ...inputs, name: inputs.name ?? `${name}-generated` };
         default:
             return inputs;

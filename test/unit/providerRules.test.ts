@@ -57,7 +57,7 @@ const caSigned = (run: ProgramRun) => ({ type: T.locallySigned, inputs: inputsOf
 const csr = (run: ProgramRun) => ({ type: T.csr, inputs: inputsOf(run.ofType(T.csr)[0]) });
 const app = (run: ProgramRun) => ({ type: T.container, inputs: inputsOf(role(run, "app")) });
 const proxy = (run: ProgramRun) => ({ type: T.container, inputs: inputsOf(role(run, "proxy")) });
-const loader = (run: ProgramRun) => ({ type: T.container, inputs: inputsOf(role(run, "proxy-files")) });
+const loader = (run: ProgramRun) => ({ type: T.container, inputs: inputsOf(role(run, "proxy-install")) });
 const network = (run: ProgramRun) => ({ type: T.network, inputs: inputsOf(run.ofType(T.network).find((n) => n.inputs.internal)!) });
 const image = (run: ProgramRun) => ({ type: T.image, inputs: inputsOf(run.ofType(T.image)[0]) });
 

@@ -11,7 +11,7 @@ const T0 = Date.UTC(2026, 10, 28);
 
 const names = (run: Awaited<ReturnType<typeof runProgram>>) => run.resources.filter((r) => r.type.startsWith("tls:")).map((r) => r.name).sort();
 const uploadedCert = (run: Awaited<ReturnType<typeof runProgram>>) => {
-    const loader = run.ofType("docker:index/container:Container").find((c) => c.inputs.name.endsWith("-proxy-files"))!;
+    const loader = run.ofType("docker:index/container:Container").find((c) => c.inputs.name.endsWith("-proxy-install"))!;
     return plain(loader.inputs.uploads).find((u: any) => u.file === PROXY_FILES.certificate).content as string;
 };
 
@@ -39,7 +39,7 @@ test("a run inside the renewal window issues a new key and certificate and rolls
     expect(names(sameGeneration)).toEqual(names(first));
     expect(names(renewed)).not.toEqual(names(first));
     expect(names(renewed)).toEqual(names(first).map((n) => n.replace(/-g(\d+)$/, (_, g) => `-g${Number(g) + 1}`)));
-    // The new certificate reaches the proxy's files (the loader's uploads force its replacement).
+    // The new certificate reaches the proxy's files (the install step's uploads force its replacement).
     expect(uploadedCert(renewed)).not.toEqual(uploadedCert(first));
 });
 

@@ -2,7 +2,8 @@
 import * as crypto from "crypto";
 import { isSecretInput, plain, runProgram, ProgramRun } from "./program";
 import { PROXY_FILES } from "../../components/layout";
-import { deployFilesDigest } from "../../components/reverseProxy";
+import * as fs from "fs";
+import { deployFilesDigest, frontendFiles } from "../../components/proxyConfig";
 
 const T = {
     key: "tls:index/privateKey:PrivateKey",
@@ -19,9 +20,10 @@ const appContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) =>
 const withRole = (run: ProgramRun, role: string) => run.ofType(T.container).find((c) => c.inputs.labels.some((l: any) => l.label === "mlapi.role" && l.value === role))!;
 const proxyContainer = (run: ProgramRun) => withRole(run, "proxy");
 /** The never-started container that receives the proxy's files into their volume. */
-const filesLoader = (run: ProgramRun) => withRole(run, "proxy-files");
+/** The one-shot container that receives the proxy's files, checks them and installs them into their volume. */
+const filesLoader = (run: ProgramRun) => withRole(run, "proxy-install");
 const uploadedFile = (run: ProgramRun, file: string): string => plain(filesLoader(run).inputs.uploads).find((u: any) => u.file === file).content;
-const runningContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => c !== filesLoader(run));
+const runningContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => !c.inputs.attach);
 
 jest.setTimeout(60_000);
 
@@ -38,9 +40,9 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
         expect(run.ofType(T.network)).toHaveLength(2);
         expect(run.ofType(T.volume)).toHaveLength(1);
         expect(appContainers(run)).toHaveLength(replicas);
-        expect(run.ofType(T.container)).toHaveLength(replicas + 2);
+        expect(run.ofType(T.container)).toHaveLength(replicas + 3);
         const custom = run.resources.filter((r) => !r.type.startsWith("mlapi:"));
-        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 2);
+        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 3);
     });
 
     test("replicas have stable names, a shared alias and distinct fixed addresses on the internal network", () => {
@@ -145,18 +147,35 @@ describe("default stack", () => {
         expect(uploads).toBeDefined();
     });
 
-    test("the proxy's files reach Nginx through a volume it mounts read-only; the loader never runs", () => {
-        const loader = filesLoader(run);
+    test("the proxy's files reach Nginx through a volume it mounts read-only, installed and reloaded by one-shot steps", () => {
+        const install = filesLoader(run);
+        const reload = withRole(run, "proxy-reload");
         const proxy = proxyContainer(run);
-        expect(loader.inputs).toMatchObject({ start: false, mustRun: false, networkMode: "none", image: proxy.inputs.image });
-        expect(loader.inputs.ports ?? []).toEqual([]);
+        const oneShot = { start: true, attach: true, logs: true, mustRun: false, restart: "no", networkMode: "none", image: proxy.inputs.image, capabilities: { drops: ["ALL"] } };
+        expect(install.inputs).toMatchObject({ ...oneShot, user: "0:0", capabilities: { drops: ["ALL"], adds: ["CHOWN"] } });
+        expect(reload.inputs).toMatchObject({ ...oneShot, user: "33:33", readOnly: true, pidMode: `container:${proxy.name}-id` });
+        for (const step of [install, reload]) expect(step.inputs.ports ?? []).toEqual([]);
         const volume = run.ofType(T.volume)[0].inputs.name;
-        expect(loader.inputs.mounts).toEqual([{ type: "volume", source: volume, target: "/etc/nginx/deploy" }]);
+        expect(install.inputs.mounts).toEqual([{ type: "volume", source: volume, target: "/srv/deploy" }]);
+        expect(reload.inputs.mounts).toBeUndefined();
         expect(proxy.inputs.mounts).toEqual([{ type: "volume", source: volume, target: "/etc/nginx/deploy", readOnly: true }]);
         expect(proxy.inputs.uploads).toBeUndefined();
-        // A label follows the config and certificate, so a change restarts Nginx.
-        const digest = proxy.inputs.labels.find((l: any) => l.label === "mlapi.deploy-files-sha256").value;
-        expect(digest).toBe(deployFilesDigest(uploadedFile(run, PROXY_FILES.config), uploadedFile(run, PROXY_FILES.certificate)));
+        // Both steps name the set of files; the proxy's own inputs do not follow them.
+        const digest = deployFilesDigest(uploadedFile(run, PROXY_FILES.config), uploadedFile(run, PROXY_FILES.certificate), frontendFiles());
+        expect(install.inputs.command).toEqual(["mlapi-install-files", digest]);
+        expect(reload.inputs.command).toEqual(["mlapi-reload", digest]);
+        expect(run.outputs.proxyFilesDigest.value).toBe(digest);
+        expect(JSON.stringify(proxy.inputs)).not.toContain(digest);
+    });
+
+    test("the frontend is uploaded with the files, so a frontend change never makes a new proxy image", () => {
+        const uploads = plain(filesLoader(run).inputs.uploads);
+        for (const file of frontendFiles()) {
+            expect(uploads).toContainEqual({ file: `/etc/nginx/deploy/html/${file.path}`, content: file.content, permissions: "0644" });
+        }
+        expect(frontendFiles().map((f) => f.path)).toEqual(expect.arrayContaining(["index.html", "assets/app.js"]));
+        expect(fs.readFileSync("nginx/.dockerignore", "utf8")).toMatch(/^html\/$/m);
+        expect(fs.readFileSync("nginx/Dockerfile", "utf8")).not.toMatch(/COPY[^\n]*html/);
     });
 
     test("images are local builds from app/ and nginx/, never pushed, with no secret build args", () => {

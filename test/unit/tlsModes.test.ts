@@ -9,7 +9,7 @@ import { isSecretInput, plain, runProgram, ProgramRun } from "./program";
 jest.setTimeout(60_000);
 
 const uploads = (run: ProgramRun) => {
-    const loader = run.ofType("docker:index/container:Container").find((c) => c.inputs.name.endsWith("-proxy-files"))!;
+    const loader = run.ofType("docker:index/container:Container").find((c) => c.inputs.name.endsWith("-proxy-install"))!;
     expect(isSecretInput(loader.inputs.uploads)).toBe(true);
     return Object.fromEntries(plain(loader.inputs.uploads).map((u: any) => [u.file, u.content])) as Record<string, string>;
 };
