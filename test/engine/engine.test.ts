@@ -17,6 +17,7 @@ import * as path from "path";
 import { EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { formatReport, runSmoke, trustAnchor } from "../../scripts/smoke";
 import { freePort } from "../e2e/harness";
+import { request } from "../support/http";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 
 const PROJECT_ROOT = path.resolve(__dirname, "../..");
@@ -94,24 +95,44 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         return { seconds: (Date.now() - started) / 1000, warnings };
     }
 
-    /** `pulumi up` under a paced load: what the change did to traffic. */
-    async function upUnderLoad(change: string): Promise<TrafficReport> {
-        const { url, certificatePem } = await outputs();
-        const load = startPacedLoad({ url: String(url), ca: String(certificatePem), connections: 4, ratePerSecond: 60, maxSeconds: 900 });
+    /**
+     * `pulumi up` under a paced load: what the change did to traffic, for
+     * both kinds of client (HTTP/1.1 that resends once on a closed idle
+     * connection, and HTTP/2), each 2 connections at 30 predictions/s.
+     */
+    async function upUnderLoad(change: string): Promise<TrafficReport[]> {
+        const out = await outputs();
+        const loads = (["http1-resend", "http2"] as const).map((client) =>
+            startPacedLoad({ url: String(out.url), ca: trustAnchor(out), connections: 2, ratePerSecond: 30, maxSeconds: 900, client }),
+        );
         let seconds = 0;
-        let report: TrafficReport;
+        let reports: TrafficReport[] = [];
         try {
             // A second of steady traffic before and after the change.
             await new Promise((resolve) => setTimeout(resolve, 1000));
             seconds = (await up()).seconds;
             await new Promise((resolve) => setTimeout(resolve, 1000));
         } finally {
-            report = await load.stop();
-            traffic.push(formatTraffic(change, report, seconds));
-            console.log(traffic[traffic.length - 1]);
+            reports = await Promise.all(loads.map((load) => load.stop()));
+            for (const report of reports) {
+                traffic.push(formatTraffic(change, report, seconds));
+                console.log(traffic[traffic.length - 1]);
+            }
         }
-        return report;
+        return reports;
     }
+
+    /** Zero failed requests and a short longest gap, for every client. */
+    const keptServing = (reports: TrafficReport[]) => {
+        for (const r of reports) {
+            expect([r.client, r.failed, r.failures]).toEqual([r.client, 0, {}]);
+            expect([r.client, r.longestGapSeconds]).toEqual([r.client, expect.any(Number)]);
+            expect(r.longestGapSeconds).toBeLessThan(0.5);
+        }
+    };
+
+    /** The proxy container's ID: a change that keeps it keeps every connection's server. */
+    const proxyId = () => execFileSync("docker", ["inspect", "--format", "{{.Id}}", `${prefix}proxy`], { encoding: "utf8" }).trim();
 
     async function smoke(): Promise<void> {
         const out = await outputs();
@@ -162,7 +183,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
                 spawnSync("docker", [kind === "container" ? "rm" : kind, ...(kind === "container" ? ["-f"] : ["rm", "-f"]), name], { stdio: "ignore" });
             }
             if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
-            console.log([`real-engine suite, stack ${stackName}:`, ...timings, "what each update did to traffic (4 keep-alive connections, 60 predictions/s, no retries):", ...traffic].join("\n  "));
+            console.log([`real-engine suite, stack ${stackName}:`, ...timings, "what each update did to traffic (per client kind: 2 kept-alive HTTPS connections, 30 predictions/s):", ...traffic].join("\n  "));
         }
     }, 10 * 60_000);
 
@@ -223,22 +244,30 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
     });
 
     test("`pulumi refresh` finds no drift, and `preview` still expects no changes after it", async () => {
-        const refresh = await stack.refresh({ color: "never" });
-        expect(Object.keys(refresh.summary.resourceChanges ?? {}).filter((op) => op !== "same")).toEqual([]);
+        // What refresh found different, by resource and property.
+        const drift: string[] = [];
+        const onEvent = (event: EngineEvent) => {
+            const step = event.resOutputsEvent?.metadata;
+            if (step && step.op !== "same") drift.push(`${step.urn.split("::").pop()}: ${step.op} ${(step.diffs ?? []).join(", ")}`);
+        };
+        const refresh = await stack.refresh({ color: "never", onEvent });
+        expect([Object.keys(refresh.summary.resourceChanges ?? {}).filter((op) => op !== "same"), drift]).toEqual([[], []]);
         await stack.preview({ expectNoChanges: true, color: "never" });
     });
 
-    test("`replicas` 2 -> 3 adds a replica that serves", async () => {
+    test("`replicas` 2 -> 3 adds a replica that serves, keeping the proxy and every request", async () => {
+        const proxy = proxyId();
         await stack.setConfig(`${PROJECT}:replicas`, { value: "3" });
-        await upUnderLoad("replicas 2 -> 3");
+        keptServing(await upUnderLoad("replicas 2 -> 3"));
         expect((await outputs()).replicaNames).toEqual([1, 2, 3].map((i) => `${prefix}app-${i}`));
+        expect(proxyId()).toBe(proxy);
         await smoke();
     });
 
-    test("a new app image (a code change) rolls the replicas onto it", async () => {
+    test("a new app image (a code change) rolls the replicas onto it, keeping every request", async () => {
         const before = String((await outputs()).appImage);
         fs.appendFileSync(path.join(workDir, "app", "gunicorn.conf.py"), `\n# engine suite: a code change (${crypto.randomBytes(4).toString("hex")})\n`);
-        await upUnderLoad("new app image (3 replicas)");
+        keptServing(await upUnderLoad("new app image (3 replicas)"));
         const after = String((await outputs()).appImage);
         expect(after).not.toBe(before);
         const running = execFileSync("docker", ["inspect", "--format", "{{.Image}}", `${prefix}app-1`, `${prefix}app-3`], { encoding: "utf8" }).trim().split("\n");
@@ -246,13 +275,82 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         await smoke();
     });
 
-    test("a changed Nginx setting (maxBodyKb 64 -> 96) reaches the proxy", async () => {
+    test("a changed Nginx setting (maxBodyKb 64 -> 96) is reloaded into the same proxy, keeping every request", async () => {
+        const proxy = proxyId();
         await stack.setConfig(`${PROJECT}:maxBodyKb`, { value: "96" });
-        await upUnderLoad("maxBodyKb 64 -> 96 (an Nginx setting)");
+        keptServing(await upUnderLoad("maxBodyKb 64 -> 96 (an Nginx setting)"));
         const served = execFileSync("docker", ["exec", `${prefix}proxy`, "cat", "/etc/nginx/deploy/nginx.conf"], { encoding: "utf8" });
         expect(served).toMatch(/client_max_body_size 96k;/);
+        expect(proxyId()).toBe(proxy);
         await smoke();
         await stack.preview({ expectNoChanges: true, color: "never" });
+    });
+
+    test("a frontend change is served by the same proxy, keeping every request", async () => {
+        const proxy = proxyId();
+        const marker = `engine-${crypto.randomBytes(4).toString("hex")}`;
+        const index = path.join(workDir, "nginx", "html", "index.html");
+        fs.writeFileSync(index, fs.readFileSync(index, "utf8").replace("</body>", `<!-- ${marker} --></body>`));
+        keptServing(await upUnderLoad("frontend file changed"));
+        const { url, certificatePem } = await outputs();
+        expect((await request(String(url), { ca: String(certificatePem) })).body).toContain(marker);
+        expect(proxyId()).toBe(proxy);
+    });
+
+    test("a switch to tlsMode local-ca serves the CA-signed certificate from the same proxy", async () => {
+        const proxy = proxyId();
+        await stack.setConfig(`${PROJECT}:tlsMode`, { value: "local-ca" });
+        await up();
+        expect(String((await outputs()).caCertificatePem)).toMatch(/BEGIN CERTIFICATE/);
+        expect(proxyId()).toBe(proxy);
+        await smoke();
+    });
+
+    test("a renewed certificate (a new renewal window) is served by the same proxy, keeping every request", async () => {
+        // Clients trust the local CA, which is not renewed with the server certificate.
+        const proxy = proxyId();
+        const before = (await outputs()).certificateFingerprintSha256;
+        // A new window gives a new renewal generation: a new key and certificate, as at renewal time.
+        await stack.setConfig(`${PROJECT}:certRenewalDays`, { value: "45" });
+        keptServing(await upUnderLoad("certificate renewed"));
+        const out = await outputs();
+        expect(out.certificateFingerprintSha256).not.toBe(before);
+        expect(proxyId()).toBe(proxy);
+        await smoke();
+    });
+
+    test("a config Nginx refuses fails `pulumi up` with Nginx's message, and the proxy keeps its files and serves", async () => {
+        const renderer = path.join(workDir, "components", "nginxConfig.ts");
+        const original = fs.readFileSync(renderer, "utf8");
+        const served = () => execFileSync("docker", ["exec", `${prefix}proxy`, "cat", "/etc/nginx/deploy/nginx.conf"], { encoding: "utf8" });
+        const before = served();
+        fs.writeFileSync(renderer, original.replace('"worker_rlimit_nofile 8192;"', '"worker_rlimit_nofile many;"'));
+        try {
+            const failure = await up().then(() => "", (error: Error) => String(error));
+            expect(failure).toMatch(/Installing the proxy's new files failed[\s\S]*"worker_rlimit_nofile" directive invalid number/);
+            expect(served()).toBe(before);
+            await smoke();
+        } finally {
+            fs.writeFileSync(renderer, original);
+        }
+        await up();
+        await stack.preview({ expectNoChanges: true, color: "never" });
+    });
+
+    test("`replicas` 3 -> 1 takes replicas out of Nginx before they stop, keeping every request", async () => {
+        const proxy = proxyId();
+        await stack.setConfig(`${PROJECT}:replicas`, { value: "1" });
+        keptServing(await upUnderLoad("replicas 3 -> 1"));
+        expect((await outputs()).replicaNames).toEqual([`${prefix}app-1`]);
+        expect(proxyId()).toBe(proxy);
+        await smoke();
+    });
+
+    test("a new app image with `replicas` 1 (measured: the one replica is replaced in place)", async () => {
+        fs.appendFileSync(path.join(workDir, "app", "gunicorn.conf.py"), `\n# engine suite: another code change (${crypto.randomBytes(4).toString("hex")})\n`);
+        const reports = await upUnderLoad("new app image (1 replica)");
+        expect(reports).toHaveLength(2);
+        await smoke();
     });
 
     test("`pulumi destroy` leaves nothing of the stack (with the images `npm run destroy` removes)", async () => {

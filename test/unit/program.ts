@@ -12,6 +12,18 @@ import { providerProblems, TLS_KEY_USAGES } from "../support/providerRules";
 export const PROJECT = "https-ml-api";
 export const STACK = "dev";
 
+/** The provider resource types the program registers, by short name. */
+export const RESOURCE_TYPES = {
+    key: "tls:index/privateKey:PrivateKey",
+    selfSigned: "tls:index/selfSignedCert:SelfSignedCert",
+    csr: "tls:index/certRequest:CertRequest",
+    locallySigned: "tls:index/locallySignedCert:LocallySignedCert",
+    image: "docker:index/image:Image",
+    network: "docker:index/network:Network",
+    volume: "docker:index/volume:Volume",
+    container: "docker:index/container:Container",
+};
+
 export interface RecordedResource {
     type: string;
     name: string;
@@ -66,6 +78,9 @@ function knownUses(uses: string[]): string[] {
     return uses.filter((u) => (TLS_KEY_USAGES as readonly string[]).includes(u));
 }
 
+/** Per docker.Image resource name, something that stands for a changed build context (see runProgram's `images`). */
+let imageSalts: Record<string, string> = {};
+
 /** Outputs the real tls provider marks secret. */
 const SECRET_OUTPUTS = new Set(["privateKeyPem", "caPrivateKeyPem"]);
 
@@ -105,7 +120,8 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
                 }),
             };
         case "docker:index/image:Image":
-            return { ...inputs, repoDigest: `sha256:${crypto.createHash("sha256").update(name).digest("hex")}` };
+            // The build's content stands in for the context: a "new image" is a new `imageBuilds` salt.
+            return { ...inputs, repoDigest: `sha256:${crypto.createHash("sha256").update(name).update(imageSalts[name] ?? "").digest("hex")}` };
         case "docker:index/container:Container":
             // An attached one-shot container has run to its end: the deploy steps succeed under mocks.
             return { ...inputs, ...(inputs.attach ? { exitCode: 0, containerLogs: `${inputs.command?.[0]}: ok\n` } : {}) };
@@ -117,6 +133,18 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
     }
 }
 
+/**
+ * The engine keeps a resource's state while its inputs stay the same: a
+ * later run with the same inputs gets the same state (the same key and
+ * certificate), so runs can be compared for what a change replaces.
+ */
+const states = new Map<string, Record<string, any>>();
+function knownState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+    const key = JSON.stringify([type, name, inputs, imageSalts[name] ?? ""]);
+    if (!states.has(key)) states.set(key, mockState(type, name, inputs));
+    return states.get(key)!;
+}
+
 async function resolve<T>(output: pulumiType.Output<T>): Promise<{ value: T; secret: boolean }> {
     const secret = await (output as any).isSecret;
     // The output's own promise: it rejects when a resource behind it failed.
@@ -124,8 +152,13 @@ async function resolve<T>(output: pulumiType.Output<T>): Promise<{ value: T; sec
     return { value, secret };
 }
 
-/** Runs index.ts with the given stack config (keys without the project prefix), optionally at a given time. */
-export async function runProgram(config: Record<string, string> = {}, options: { now?: number } = {}): Promise<ProgramRun> {
+/**
+ * Runs index.ts with the given stack config (keys without the project
+ * prefix), optionally at a given time, and with changed image builds
+ * (`images`: resource name -> any string, e.g. { "images-app": "v2" }).
+ */
+export async function runProgram(config: Record<string, string> = {}, options: { now?: number; images?: Record<string, string> } = {}): Promise<ProgramRun> {
+    imageSalts = options.images ?? {};
     const clock = options.now === undefined ? undefined : jest.spyOn(Date, "now").mockReturnValue(options.now);
     const resources: RecordedResource[] = [];
     const refused: string[] = [];
@@ -142,7 +175,7 @@ export async function runProgram(config: Record<string, string> = {}, options: {
                     refused.push(...problems.map((p) => `${args.type} ${args.name}: ${p}`));
                     // The run fails at its end (see below) rather than here: a throw
                     // would surface from Pulumi's runtime as an unhandled rejection.
-                    const state = mockState(args.type, args.name, args.inputs);
+                    const state = knownState(args.type, args.name, args.inputs);
                     resources.push({ type: args.type, name: args.name, inputs: args.inputs, state });
                     const returned = Object.fromEntries(
                         Object.entries(state).map(([key, value]) => [key, SECRET_OUTPUTS.has(key) && value !== undefined ? pulumi.secret(value) : value]),

@@ -4,20 +4,9 @@
 // the rules, and a program that gives such a value must fail under the mocks.
 import { PROXY_FILES } from "../../components/layout";
 import { providerProblems, CHECKED_TYPES } from "../support/providerRules";
-import { ProgramRun, ProviderRefusal, plain, runProgram } from "./program";
+import { ProgramRun, ProviderRefusal, plain, runProgram, RESOURCE_TYPES as T } from "./program";
 
 jest.setTimeout(60_000);
-
-const T = {
-    key: "tls:index/privateKey:PrivateKey",
-    selfSigned: "tls:index/selfSignedCert:SelfSignedCert",
-    csr: "tls:index/certRequest:CertRequest",
-    locallySigned: "tls:index/locallySignedCert:LocallySignedCert",
-    image: "docker:index/image:Image",
-    network: "docker:index/network:Network",
-    volume: "docker:index/volume:Volume",
-    container: "docker:index/container:Container",
-};
 
 const role = (run: ProgramRun, name: string) =>
     run.ofType(T.container).find((c) => c.inputs.labels.some((l: any) => l.label === "mlapi.role" && l.value === name))!;
@@ -134,7 +123,11 @@ test("a resource type without rules is refused, so a new resource cannot bypass 
 });
 
 describe("the program under mocks fails on a value the real provider refuses", () => {
-    afterEach(() => jest.resetModules());
+    afterEach(() => {
+        // resetModules keeps factories given to doMock: drop them too.
+        for (const module of ["../../components/certificate", "../../components/proxyConfig"]) jest.dontMock(module);
+        jest.resetModules();
+    });
 
     test("camelCase key usages (the first real `pulumi up`'s first fault)", async () => {
         jest.doMock("../../components/certificate", () => ({

@@ -1,20 +1,9 @@
 // The resource graph of index.ts under Pulumi mocks.
 import * as crypto from "crypto";
-import { isSecretInput, plain, runProgram, ProgramRun } from "./program";
+import { isSecretInput, plain, runProgram, ProgramRun, RESOURCE_TYPES as T } from "./program";
 import { PROXY_FILES } from "../../components/layout";
 import * as fs from "fs";
 import { deployFilesDigest, frontendFiles } from "../../components/proxyConfig";
-
-const T = {
-    key: "tls:index/privateKey:PrivateKey",
-    selfSigned: "tls:index/selfSignedCert:SelfSignedCert",
-    csr: "tls:index/certRequest:CertRequest",
-    locallySigned: "tls:index/locallySignedCert:LocallySignedCert",
-    image: "docker:index/image:Image",
-    network: "docker:index/network:Network",
-    volume: "docker:index/volume:Volume",
-    container: "docker:index/container:Container",
-};
 
 const appContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => c.inputs.labels.some((l: any) => l.value === "app"));
 const withRole = (run: ProgramRun, role: string) => run.ofType(T.container).find((c) => c.inputs.labels.some((l: any) => l.label === "mlapi.role" && l.value === role))!;
