@@ -82,7 +82,8 @@ export function installStepArgs<T>(args: { name: string; imageId: T; volume: T; 
         mounts: [{ type: "volume", source: args.volume, target: PROXY_INSTALL_DIR }],
         labels: [{ label: "mlapi.role", value: "proxy-install" }],
         ...oneShot("0:0", args.memoryMb),
-        capabilities: { drops: DROPPED_CAPABILITIES, adds: ["CHOWN"] },
+        // Docker reads capabilities back with their CAP_ prefix: given so, a refresh finds no drift.
+        capabilities: { drops: DROPPED_CAPABILITIES, adds: ["CAP_CHOWN"] },
     };
 }
 

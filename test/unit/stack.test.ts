@@ -141,7 +141,7 @@ describe("default stack", () => {
         const reload = withRole(run, "proxy-reload");
         const proxy = proxyContainer(run);
         const oneShot = { start: true, attach: true, logs: true, mustRun: false, restart: "no", networkMode: "none", image: proxy.inputs.image, capabilities: { drops: ["ALL"] } };
-        expect(install.inputs).toMatchObject({ ...oneShot, user: "0:0", capabilities: { drops: ["ALL"], adds: ["CHOWN"] } });
+        expect(install.inputs).toMatchObject({ ...oneShot, user: "0:0", capabilities: { drops: ["ALL"], adds: ["CAP_CHOWN"] } });
         expect(reload.inputs).toMatchObject({ ...oneShot, user: "33:33", readOnly: true, pidMode: `container:${proxy.name}-id` });
         for (const step of [install, reload]) expect(step.inputs.ports ?? []).toEqual([]);
         const volume = run.ofType(T.volume)[0].inputs.name;
