@@ -177,6 +177,8 @@ function dockerContainer(c: Checker, i: Inputs) {
     c.list("security_opts", i.securityOpts, (v, at) =>
         c.matches(at, v, /^(no-new-privileges(=(true|false))?|(seccomp|apparmor|label|proc-opts)=.+|systempaths=unconfined)$/, "is not a security option the Docker engine accepts with its '=' separator"),
     );
+    // Docker reads added capabilities back as CAP_<NAME>: another spelling is drift on every refresh.
+    c.list("capabilities.add", i.capabilities?.adds, (v, at) => c.matches(at, v, /^CAP_[A-Z_]+$/, "reads back from Docker as CAP_<NAME>: give it so, or every refresh finds drift"));
     for (const kind of ["adds", "drops"] as const) {
         c.list(`capabilities.${kind === "adds" ? "add" : "drop"}`, i.capabilities?.[kind], (v, at) => c.matches(at, v, /^(ALL|(CAP_)?[A-Z_]+)$/, "is not a capability name"));
     }

@@ -99,6 +99,7 @@ const CASES: Case[] = [
     ["unknown stop signal", proxy, (i) => (i.stopSignal = "SIGGRACEFUL"), /stop_signal: "SIGGRACEFUL" is not a signal/],
     ["security option with the deprecated ':' separator", app, (i) => (i.securityOpts = ["no-new-privileges:true"]), /security_opts\[0\]: "no-new-privileges:true" is not a security option/],
     ["capability in lower case", app, (i) => (i.capabilities.drops = ["all"]), /capabilities.drop\[0\]: "all" is not a capability name/],
+    ["added capability without its CAP_ prefix (drift on refresh)", app, (i) => (i.capabilities.adds = ["CHOWN"]), /capabilities.add\[0\]: "CHOWN" reads back from Docker as CAP_<NAME>/],
     ["label without a value", app, (i) => delete i.labels[0].value, /labels\[0\]\.value: The argument "value" is required/],
     ["container without an image", app, (i) => delete i.image, /"image" is required/],
     // docker.Network
