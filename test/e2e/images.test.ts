@@ -266,7 +266,7 @@ function dockerRun(args: string[], input?: Buffer): Promise<{ code: number; logs
     });
 
     describe("the stack through the proxy container's published HTTPS port", () => {
-        test("GET / returns the baked-in frontend", async () => {
+        test("GET / returns the frontend the install step put in the volume", async () => {
             const response = await request(httpsUrl(""), { ca: tls.trustPem });
             expect(response.status).toBe(200);
             expect(response.headers["content-type"]).toMatch(/^text\/html/);
