@@ -6,7 +6,7 @@
 // one-shot install and reload steps.
 import { DEFAULTS } from "../../components/config";
 import { renewalGeneration } from "../../components/certificate";
-import { ProgramRun, plain, runProgram } from "./program";
+import { ProgramRun, plainDeep, runProgram } from "./program";
 
 jest.setTimeout(120_000);
 
@@ -17,13 +17,7 @@ const NOW = (renewalGeneration(Date.UTC(2026, 11, 1), DEFAULTS) + 1) * periodDay
 
 /** Every custom resource's inputs (secrets unwrapped), by resource name. */
 function inputsByName(run: ProgramRun): Map<string, string> {
-    const unwrap = (v: any): any => {
-        const p = plain(v);
-        if (Array.isArray(p)) return p.map(unwrap);
-        if (p && typeof p === "object") return Object.fromEntries(Object.entries(p).map(([k, x]) => [k, unwrap(x)]));
-        return p;
-    };
-    return new Map(run.resources.filter((r) => !r.type.startsWith("mlapi:")).map((r) => [r.name, JSON.stringify(unwrap(r.inputs))]));
+    return new Map(run.resources.filter((r) => !r.type.startsWith("mlapi:")).map((r) => [r.name, JSON.stringify(plainDeep(r.inputs))]));
 }
 
 /** Resources created, deleted, or whose inputs changed (replaced) from one run to the next. */

@@ -50,7 +50,7 @@ export function plain(value: any): any {
 }
 
 /** The inputs as the provider sees them: every secret, at any depth, unwrapped. */
-function plainDeep(value: any): any {
+export function plainDeep(value: any): any {
     const v = plain(value);
     if (Array.isArray(v)) return v.map(plainDeep);
     if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainDeep(x)]));

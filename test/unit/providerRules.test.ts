@@ -4,23 +4,15 @@
 // the rules, and a program that gives such a value must fail under the mocks.
 import { PROXY_FILES } from "../../components/layout";
 import { providerProblems, CHECKED_TYPES } from "../support/providerRules";
-import { ProgramRun, ProviderRefusal, plain, runProgram, RESOURCE_TYPES as T } from "./program";
+import { ProgramRun, ProviderRefusal, plainDeep, runProgram, RESOURCE_TYPES as T } from "./program";
 
 jest.setTimeout(60_000);
 
 const role = (run: ProgramRun, name: string) =>
     run.ofType(T.container).find((c) => c.inputs.labels.some((l: any) => l.label === "mlapi.role" && l.value === name))!;
 
-/** Deep plain copy of a recorded resource's inputs (secrets unwrapped). */
-function inputsOf(resource: { inputs: Record<string, any> }): Record<string, any> {
-    const unwrap = (v: any): any => {
-        const p = plain(v);
-        if (Array.isArray(p)) return p.map(unwrap);
-        if (p && typeof p === "object") return Object.fromEntries(Object.entries(p).map(([k, x]) => [k, unwrap(x)]));
-        return p;
-    };
-    return unwrap(resource.inputs);
-}
+/** A recorded resource's inputs as the provider sees them (a copy, secrets unwrapped). */
+const inputsOf = (resource: { inputs: Record<string, any> }): Record<string, any> => plainDeep(resource.inputs);
 
 let defaults: ProgramRun;
 let localCa: ProgramRun;
