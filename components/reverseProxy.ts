@@ -49,7 +49,7 @@ export const PROXY_HEALTHCHECK = {
  * What a one-shot deploy step runs with: it starts, `pulumi up` waits for it
  * to exit and keeps its output, and it never restarts or runs again.
  */
-function oneShot(user: string, memoryMb: number) {
+function oneShot(user: string, memoryMb: number, addedCapabilities: string[] = []) {
     return {
         start: true,
         attach: true,
@@ -58,7 +58,8 @@ function oneShot(user: string, memoryMb: number) {
         restart: "no",
         networkMode: "none",
         user,
-        capabilities: { drops: DROPPED_CAPABILITIES },
+        // Docker reads capabilities back with their CAP_ prefix: given so, a refresh finds no drift.
+        capabilities: { drops: DROPPED_CAPABILITIES, ...(addedCapabilities.length ? { adds: addedCapabilities } : {}) },
         securityOpts: SECURITY_OPTIONS,
         memory: memoryMb,
         memorySwap: memoryMb,
@@ -81,9 +82,7 @@ export function installStepArgs<T>(args: { name: string; imageId: T; volume: T; 
         command: ["mlapi-install-files", args.digest],
         mounts: [{ type: "volume", source: args.volume, target: PROXY_INSTALL_DIR }],
         labels: [{ label: "mlapi.role", value: "proxy-install" }],
-        ...oneShot("0:0", args.memoryMb),
-        // Docker reads capabilities back with their CAP_ prefix: given so, a refresh finds no drift.
-        capabilities: { drops: DROPPED_CAPABILITIES, adds: ["CAP_CHOWN"] },
+        ...oneShot("0:0", args.memoryMb, ["CAP_CHOWN"]),
     };
 }
 
