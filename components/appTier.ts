@@ -1,9 +1,10 @@
 // The app tier: a private network that only the proxy can reach, and N
-// Flask + Gunicorn replicas on it with stable names, fixed addresses and a
-// shared alias.
+// Flask + Gunicorn replicas on it, each named after its own settings, so a
+// replica with new settings starts beside the one it replaces.
+import * as crypto from "crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dynamicAddressRange, replicaAddress, StackSettings } from "./config";
+import { StackSettings } from "./config";
 import { Hardening, hardenedContainerArgs } from "./hardening";
 import { APP_PORT, APP_USER } from "./layout";
 
@@ -30,11 +31,12 @@ const TASKS_PER_WORKER = 11;
 /**
  * Processes and threads all replicas may run together (RLIMIT_NPROC counts
  * every process of the app's user ID on the host): per worker its tasks,
- * per replica the arbiter and a margin for probes.
+ * per replica the arbiter and a margin for probes; twice that, since while a
+ * new image rolls out every replica briefly has its successor beside it.
  */
 function appProcessBudget(args: Pick<AppTierArgs, "replicas" | "workers">): number {
     const workers = args.workers > 0 ? args.workers : AUTO_WORKERS_ASSUMED;
-    return args.replicas * (workers * TASKS_PER_WORKER + 16);
+    return 2 * args.replicas * (workers * TASKS_PER_WORKER + 16);
 }
 
 /** The hardening of every replica: its memory limit and the process budget of the whole tier. */
@@ -70,12 +72,29 @@ export const APP_HEALTHCHECK = {
     retries: 3,
 };
 
+/**
+ * A replica's container name: its number and a digest of everything else it
+ * runs with. Same settings, same name; new settings, a new name, so the new
+ * container can start while the old one still serves.
+ */
+export function replicaName(namePrefix: string, index: number, spec: unknown): string {
+    const digest = crypto.createHash("sha256").update(JSON.stringify(spec)).digest("hex");
+    return `${namePrefix}-app-${index + 1}-${digest.slice(0, 8)}`;
+}
+
+/** "address:port" of a replica on the app network, from the addresses Docker gave the container. */
+export function upstreamAddress(networkDatas: { networkName: string; ipAddress: string }[], networkName: string): string {
+    const address = networkDatas.find((n) => n.networkName === networkName)?.ipAddress;
+    if (!address) throw new pulumi.RunError(`the replica has no address on network ${networkName} (it reported ${JSON.stringify(networkDatas)})`);
+    return `${address}:${APP_PORT}`;
+}
+
 export class AppTier extends pulumi.ComponentResource {
     readonly network: docker.Network;
     readonly containers: docker.Container[];
     readonly containerNames: pulumi.Output<string[]>;
-    /** "address:port" of each replica, for the proxy's upstream list. */
-    readonly upstreams: string[];
+    /** "address:port" of each replica, for the proxy's upstream list: known once the replicas run. */
+    readonly upstreams: pulumi.Output<string[]>;
 
     constructor(name: string, args: AppTierArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:app:AppTier", name, {}, opts);
@@ -83,46 +102,47 @@ export class AppTier extends pulumi.ComponentResource {
         // only containers attached to it (the proxy) reach the replicas.
         this.network = new docker.Network(
             `${name}-net`,
-            { name: `${args.namePrefix}-app`, internal: true, ipamConfigs: [{ subnet: args.subnet, ipRange: dynamicAddressRange(args.subnet) }] },
+            { name: `${args.namePrefix}-app`, internal: true, ipamConfigs: [{ subnet: args.subnet }] },
             { parent: this },
         );
 
         this.containers = [];
-        this.upstreams = [];
         for (let index = 0; index < args.replicas; index++) {
-            const containerName = `${args.namePrefix}-app-${index + 1}`;
-            const address = replicaAddress(args.subnet, index);
             const previous = this.containers[index - 1];
+            const spec = {
+                image: args.imageId,
+                envs: appEnvironment(args),
+                networksAdvanced: [{ name: this.network.name, aliases: [APP_ALIAS] }],
+                healthcheck: APP_HEALTHCHECK,
+                // `pulumi up` waits until each replica is healthy.
+                wait: true,
+                waitTimeout: 60,
+                destroyGraceSeconds: 35,
+                stopSignal: "SIGTERM",
+                labels: [{ label: "mlapi.role", value: "app" }, { label: "mlapi.replica", value: String(index + 1) }],
+                ...hardenedContainerArgs(appHardening(args)),
+            };
+            const containerName = pulumi.output(spec).apply((resolved) => replicaName(args.namePrefix, index, resolved));
             const container = new docker.Container(
                 `${name}-${index + 1}`,
-                {
-                    name: containerName,
-                    hostname: containerName,
-                    image: args.imageId,
-                    envs: appEnvironment(args),
-                    networksAdvanced: [{ name: this.network.name, aliases: [APP_ALIAS], ipv4Address: address }],
-                    healthcheck: APP_HEALTHCHECK,
-                    // `pulumi up` waits until each replica is healthy.
-                    wait: true,
-                    waitTimeout: 60,
-                    destroyGraceSeconds: 35,
-                    stopSignal: "SIGTERM",
-                    labels: [{ label: "mlapi.role", value: "app" }, { label: "mlapi.replica", value: String(index + 1) }],
-                    ...hardenedContainerArgs(appHardening(args)),
-                },
+                { name: containerName, hostname: containerName, ...spec },
                 {
                     parent: this,
-                    // Fixed names and addresses cannot exist twice: replace by
-                    // delete-then-create, one replica after the other (each
-                    // waits for the previous one), so the others keep serving.
-                    deleteBeforeReplace: true,
+                    // New settings make a new name: the engine creates the new
+                    // replica (and waits until it is healthy), the proxy loads
+                    // a config that lists it instead of the old one, and only
+                    // then, at the end of `pulumi up`, the old one stops. One
+                    // replica after the other, to spread the start-up load.
+                    deleteBeforeReplace: false,
                     dependsOn: previous ? [previous] : [],
                 },
             );
             this.containers.push(container);
-            this.upstreams.push(`${address}:${APP_PORT}`);
         }
         this.containerNames = pulumi.all(this.containers.map((c) => c.name));
-        this.registerOutputs({ containerNames: this.containerNames });
+        this.upstreams = pulumi.all(
+            this.containers.map((c) => pulumi.all([c.networkDatas, this.network.name]).apply(([datas, network]) => upstreamAddress(datas, network))),
+        );
+        this.registerOutputs({ containerNames: this.containerNames, upstreams: this.upstreams });
     }
 }

@@ -72,7 +72,7 @@ export interface StackSettings {
     rateLimitBurst: number;
     /** Largest request body accepted, by Nginx and by the app. */
     maxBodyKb: number;
-    /** Private subnet of the app network; replicas get fixed addresses in it (from host 16 on). */
+    /** Private subnet of the app network; Docker gives the replicas and the proxy their addresses in it. */
     appSubnet: string;
 }
 
@@ -389,34 +389,14 @@ function subnetProblem(cidr: string): string | undefined {
 }
 
 /**
- * The first 16 addresses of the subnet are Docker's to hand out (gateway, the
- * proxy); replicas get fixed addresses after them, so a dynamic address can
- * never take a replica's, even while that replica is being replaced.
+ * Replicas a subnet has room for. Docker hands out every address but the
+ * network's, the gateway's and the broadcast; a new replica starts before
+ * the one it replaces stops, so a roll briefly needs two addresses per
+ * replica, plus the proxy's and one for a replica being scaled in.
  */
-const DYNAMIC_HOSTS = 16;
-const FIRST_REPLICA_HOST = DYNAMIC_HOSTS;
-
-/** The range Docker allocates dynamic addresses from (the first /28 of the subnet). */
-export function dynamicAddressRange(cidr: string): string {
-    const subnet = parseSubnet(cidr);
-    if (!subnet) throw new Error(`not a subnet: ${cidr}`);
-    return `${formatAddress(subnet.base)}/${32 - Math.log2(DYNAMIC_HOSTS)}`;
-}
-
-function formatAddress(address: number): string {
-    return [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join(".");
-}
-
 function subnetCapacity(cidr: string): number | undefined {
     const subnet = parseSubnet(cidr);
-    return subnet ? 2 ** (32 - subnet.bits) - FIRST_REPLICA_HOST - 1 : undefined;
-}
-
-/** The fixed address of replica `index` (0-based) in the app subnet. */
-export function replicaAddress(cidr: string, index: number): string {
-    const subnet = parseSubnet(cidr);
-    if (!subnet) throw new Error(`not a subnet: ${cidr}`);
-    return formatAddress(subnet.base + FIRST_REPLICA_HOST + index);
+    return subnet ? Math.floor((2 ** (32 - subnet.bits) - 3 - 2) / 2) : undefined;
 }
 
 /**

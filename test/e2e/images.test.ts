@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { APP_ALIAS, APP_HEALTHCHECK, appEnvironment, appHardening, replicaSettings } from "../../components/appTier";
-import { DEFAULTS, dynamicAddressRange, parseSettings, replicaAddress } from "../../components/config";
+import { DEFAULTS, parseSettings } from "../../components/config";
 import { dockerRunFlags, Hardening, LOG_OPTIONS, RESTART_POLICY, SECURITY_OPTIONS } from "../../components/hardening";
 import { APP_CONTEXT, PROXY_CONTEXT, imageBuild } from "../../components/images";
 import { APP_PORT, FRONTEND_DIR, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_UID } from "../../components/layout";
@@ -85,7 +85,7 @@ function buildArgs(tag: string, context: string, buildCaCertPem?: string): strin
 function createAppNetwork(name: string): string {
     for (let attempt = 0; attempt < 10; attempt++) {
         const subnet = `10.213.${crypto.randomInt(0, 256)}.0/24`;
-        const result = spawnSync("docker", ["network", "create", "--internal", "--subnet", subnet, "--ip-range", dynamicAddressRange(subnet), name], { encoding: "utf8" });
+        const result = spawnSync("docker", ["network", "create", "--internal", "--subnet", subnet, name], { encoding: "utf8" });
         if (result.status === 0) return subnet;
         if (!/overlap/i.test(result.stderr)) throw new Error(`docker network create failed: ${result.stderr}`);
     }
@@ -139,7 +139,7 @@ function dockerRun(args: string[], input?: Buffer): Promise<{ code: number; logs
     const proxyConfigFor = (maxBodyKb: number) =>
         containerNginxConfig({
             serverNames: [...DEFAULTS.certDnsNames, ...DEFAULTS.certIpAddresses],
-            upstreams: replicas.map((_, index) => `${replicaAddress(appSubnet, index)}:${APP_PORT}`),
+            upstreams: replicas.map((replica) => `${inspect("container", replica.name).NetworkSettings.Networks[appNetwork].IPAddress}:${APP_PORT}`),
             publicHttpsPort: httpsPort,
             limits: { ...DEFAULTS, maxBodyKb },
         });
@@ -195,7 +195,7 @@ function dockerRun(args: string[], input?: Buffer): Promise<{ code: number; logs
             docker([
                 "run", "--detach", `--name=${replica.name}`, `--hostname=${replica.name}`, ...appFlags,
                 ...appEnv.map((e) => `--env=${e}`), ...healthFlags(APP_HEALTHCHECK),
-                `--network=${appNetwork}`, `--ip=${replicaAddress(appSubnet, index)}`, `--network-alias=${APP_ALIAS}`, APP_IMAGE,
+                `--network=${appNetwork}`, `--network-alias=${APP_ALIAS}`, APP_IMAGE,
             ]);
             replicas.push(replica);
         }
@@ -403,15 +403,16 @@ function dockerRun(args: string[], input?: Buffer): Promise<{ code: number; logs
             expect(layer.stdout).not.toContain("server.key");
         });
 
-        test("the app network is internal and the replicas have their fixed addresses and the shared alias", () => {
+        test("the app network is internal and the replicas have addresses in its subnet and the shared alias", () => {
             const network = inspect("network", appNetwork);
             expect(network.Internal).toBe(true);
             expect(network.IPAM.Config).toEqual([expect.objectContaining({ Subnet: appSubnet })]);
-            replicas.forEach((replica, index) => {
+            const prefix = appSubnet.split(".").slice(0, 3).join(".");
+            for (const replica of replicas) {
                 const attachment = inspect("container", replica.name).NetworkSettings.Networks[appNetwork];
-                expect(attachment.IPAddress).toBe(replicaAddress(appSubnet, index));
+                expect(attachment.IPAddress).toMatch(new RegExp(`^${prefix.replace(/\./g, "\\.")}\\.\\d+$`));
                 expect(attachment.Aliases).toContain(APP_ALIAS);
-            });
+            }
         });
     });
 

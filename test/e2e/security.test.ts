@@ -11,7 +11,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
-import { DEFAULTS, replicaAddress } from "../../components/config";
+import { DEFAULTS } from "../../components/config";
 import { APP_PORT } from "../../components/layout";
 import { IMAGE_NGINX_VERSION } from "../../components/nginxConfig";
 import { containerNginxConfig } from "../../components/proxyConfig";
@@ -282,7 +282,7 @@ describe("Nginx config lint (gixy-ng)", () => {
         for (const replicas of [1, 5]) {
             const config = containerNginxConfig({
                 serverNames: [...DEFAULTS.certDnsNames, ...DEFAULTS.certIpAddresses],
-                upstreams: Array.from({ length: replicas }, (_, i) => `${replicaAddress(DEFAULTS.appSubnet, i)}:${APP_PORT}`),
+                upstreams: Array.from({ length: replicas }, (_, i) => `10.213.77.${2 + i}:${APP_PORT}`),
                 publicHttpsPort: DEFAULTS.httpsPort,
                 limits: DEFAULTS,
             });

@@ -3,10 +3,13 @@
 // on nearly any change of its inputs (they are ForceNew), so a resource whose
 // inputs change is one the engine replaces. The proxy container must change
 // only for a new proxy image; everything else reaches it through the
-// one-shot install and reload steps.
+// one-shot install and reload steps. The engine's steps (enginePlan) show the
+// order: replicas start before the config that lists them is loaded, and
+// stop only after the config that drops them is.
 import { DEFAULTS } from "../../components/config";
 import { renewalGeneration } from "../../components/certificate";
-import { ProgramRun, plainDeep, runProgram } from "./program";
+import { describeStep, enginePlan } from "../support/enginePlan";
+import { ProgramRun, plainDeep, RESOURCE_TYPES, runProgram } from "./program";
 
 jest.setTimeout(120_000);
 
@@ -30,6 +33,28 @@ function changes(before: ProgramRun, after: ProgramRun) {
     };
 }
 
+/** The engine's steps on containers, as lines ("create app-1", "delete app-1 (replaced)"). */
+function containerSteps(before: ProgramRun, after: ProgramRun): string[] {
+    return enginePlan(before.resources, after.resources, plainDeep)
+        .filter((s) => (s.op === "delete" ? s.old : s.resource).type === RESOURCE_TYPES.container)
+        .map(describeStep);
+}
+
+/**
+ * What keeps traffic flowing, for any change: a replica is created (and
+ * healthy: `wait`) before the install step that lists it, and deleted only
+ * after the reload that dropped it; no replica is deleted before its
+ * successor exists; the proxy container is never touched.
+ */
+function expectServingOrder(steps: string[]) {
+    const [installed, reloaded] = [steps.indexOf("create proxy-install"), steps.indexOf("create proxy-reload")];
+    expect(installed).toBeGreaterThan(-1);
+    expect(reloaded).toBeGreaterThan(installed);
+    const misplaced = steps.filter((line, i) => (/^create app-/.test(line) && i > installed) || (/^delete app-/.test(line) && i < reloaded));
+    expect(misplaced).toEqual([]);
+    expect(steps.filter((l) => l.includes("proxy-nginx"))).toEqual([]);
+}
+
 let baseline: ProgramRun;
 beforeAll(async () => {
     baseline = await runProgram({}, { now: NOW });
@@ -51,29 +76,35 @@ test.each([
     ["replicas 2 -> 3", { replicas: "3" }],
     ["replicas 2 -> 1", { replicas: "1" }],
 ])("%s: replicas come and go, the new config is installed and reloaded, the proxy stays", async (_label, config) => {
-    const change = changes(baseline, await runProgram(config, { now: NOW }));
+    const after = await runProgram(config, { now: NOW });
+    const change = changes(baseline, after);
     expect(change.replaced).toEqual(expect.arrayContaining(STEPS));
     expect(change.replaced).not.toContain("proxy-nginx");
     if (config.replicas === "3") expect(change.created).toEqual(["app-3"]);
     else expect(change.deleted).toEqual(["app-2"]);
+    expectServingOrder(containerSteps(baseline, after));
 });
 
 test.each([
     ["a changed limit (maxBodyKb)", { maxBodyKb: "96" }],
     ["a changed rate limit", { rateLimitPerSecond: "50" }],
 ])("%s: only the install and reload steps (and the app replicas, which read the limit) change", async (_label, config) => {
-    const change = changes(baseline, await runProgram(config, { now: NOW }));
+    const after = await runProgram(config, { now: NOW });
+    const change = changes(baseline, after);
     expect(change.created).toEqual([]);
     expect(change.deleted).toEqual([]);
     expect(change.replaced.filter((n) => !n.startsWith("app-"))).toEqual(STEPS);
+    expectServingOrder(containerSteps(baseline, after));
 });
 
 test("a renewed certificate: a new key and certificate, installed and reloaded; the proxy and the replicas stay", async () => {
-    const change = changes(baseline, await runProgram({}, { now: NOW + periodDays * DAY }));
+    const after = await runProgram({}, { now: NOW + periodDays * DAY });
+    const change = changes(baseline, after);
     expect(change.created.filter((n) => !n.startsWith("server-"))).toEqual([]);
     expect(change.deleted.filter((n) => !n.startsWith("server-"))).toEqual([]);
     expect(change.created.length).toBe(2);
     expect(change.replaced).toEqual(STEPS);
+    expect(containerSteps(baseline, after)).toEqual(["delete proxy-reload (replaced)", "delete proxy-install (replaced)", "create proxy-install", "create proxy-reload"]);
 });
 
 test("a changed frontend file: only the install and reload steps change", async () => {
@@ -87,9 +118,26 @@ test("a changed frontend file: only the install and reload steps change", async 
     expect(changes(baseline, await runProgram({}, { now: NOW }))).toEqual({ created: [], deleted: [], replaced: STEPS });
 });
 
-test("a new app image: the replicas are replaced (one after the other), the proxy stays", async () => {
-    const change = changes(baseline, await runProgram({}, { now: NOW, images: { "images-app": "v2" } }));
-    expect(change).toEqual({ created: [], deleted: [], replaced: ["app-1", "app-2"] });
+test("a new app image: each replica's successor starts (one after the other) before the proxy switches to them; the old ones stop last", async () => {
+    const after = await runProgram({}, { now: NOW, images: { "images-app": "v2" } });
+    expect(changes(baseline, after)).toEqual({ created: [], deleted: [], replaced: ["app-1", "app-2", ...STEPS] });
+    expect(containerSteps(baseline, after)).toEqual([
+        "create app-1",
+        "create app-2",
+        "delete proxy-reload (replaced)",
+        "delete proxy-install (replaced)",
+        "create proxy-install",
+        "create proxy-reload",
+        "delete app-2 (replaced)",
+        "delete app-1 (replaced)",
+    ]);
+});
+
+test("a new app image with one replica: the new replica serves before the old one stops", async () => {
+    const [one, next] = [await runProgram({ replicas: "1" }, { now: NOW }), await runProgram({ replicas: "1" }, { now: NOW, images: { "images-app": "v2" } })];
+    const [oldName, newName] = [one, next].map((r) => r.resources.find((x) => x.name === "app-1")!.inputs.name);
+    expect(newName).not.toBe(oldName);
+    expectServingOrder(containerSteps(one, next));
 });
 
 test("a new proxy image is the one change that replaces the proxy container (and re-runs both steps)", async () => {

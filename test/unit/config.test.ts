@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as path from "path";
 import { RunError } from "@pulumi/pulumi";
-import { CONFIG_KEYS, ConfigError, DEFAULTS, dynamicAddressRange, hostImagePlatform, parseSettings, replicaAddress } from "../../components/config";
+import { CONFIG_KEYS, ConfigError, DEFAULTS, hostImagePlatform, parseSettings } from "../../components/config";
 
 const parse = (values: Record<string, unknown>) => parseSettings((key) => values[key], "https-ml-api:");
 
@@ -53,7 +53,8 @@ test.each([
     [{ imagePlatform: "windows/amd64" }, 'https-ml-api:imagePlatform is "windows/amd64": expected a Linux platform'],
     [{ appSubnet: "8.8.8.0/24" }, 'https-ml-api:appSubnet is "8.8.8.0/24": expected a private (RFC 1918) subnet'],
     [{ appSubnet: "10.0.0.1/24" }, "the address has host bits set"],
-    [{ appSubnet: "10.0.0.0/27", replicas: "20" }, "https-ml-api:replicas is 20 but https-ml-api:appSubnet 10.0.0.0/27 has room for 15 replicas"],
+    // 32 addresses, 3 Docker's own, 2 for the proxy and a spare: 13 replicas, each with room for its successor.
+    [{ appSubnet: "10.0.0.0/27", replicas: "14" }, "https-ml-api:replicas is 14 but https-ml-api:appSubnet 10.0.0.0/27 has room for 13 replicas"],
     [{ appSubnet: "10.0.0.0/28" }, 'https-ml-api:appSubnet is "10.0.0.0/28": expected a prefix length from /16 to /27'],
     [{ httpsPort: "8080", httpPort: "8080" }, "https-ml-api:httpsPort and https-ml-api:httpPort are both 8080"],
     [{ certDnsNames: "", certIpAddresses: "" }, "are both empty"],
@@ -73,11 +74,8 @@ test("every problem is reported at once", () => {
     ]);
 });
 
-test("replica addresses are fixed and distinct", () => {
-    expect([0, 1, 4].map((i) => replicaAddress("10.213.77.0/24", i))).toEqual(["10.213.77.16", "10.213.77.17", "10.213.77.20"]);
-    expect(replicaAddress("172.20.0.0/16", 300)).toBe("172.20.1.60");
-    // Docker's dynamic addresses (gateway, proxy) come from a range the replicas never use.
-    expect(dynamicAddressRange("10.213.77.0/24")).toBe("10.213.77.0/28");
+test("a /27 holds 13 replicas and their successors", () => {
+    expect(parse({ appSubnet: "10.0.0.0/27", replicas: "13" }).replicas).toBe(13);
 });
 
 test("an unknown key (a typo) is refused, with the likely key", () => {

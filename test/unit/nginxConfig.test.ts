@@ -4,7 +4,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { DEFAULTS, replicaAddress } from "../../components/config";
+import { DEFAULTS } from "../../components/config";
 import { NginxConfigInput, renderNginxConfig, supportsHttp2Directive, IMAGE_NGINX_VERSION } from "../../components/nginxConfig";
 import { containerNginxConfig } from "../../components/proxyConfig";
 import { generateKey, selfSignedCert } from "../support/openssl";
@@ -65,7 +65,7 @@ describe.each([1, 5])("%i replica(s)", (replicas) => {
     });
 
     test("the container config uses the container's paths and ports (nginx -t on it runs in the image tests)", () => {
-        const upstreams = Array.from({ length: replicas }, (_, i) => `${replicaAddress(DEFAULTS.appSubnet, i)}:8000`);
+        const upstreams = Array.from({ length: replicas }, (_, i) => `10.213.77.${2 + i}:8000`);
         const config = containerNginxConfig({ serverNames: ["localhost", "127.0.0.1"], upstreams, publicHttpsPort: 443, limits });
         for (const upstream of upstreams) expect(config).toContain(`server ${upstream} `);
         expect(config).toContain("http2 on;");

@@ -29,6 +29,8 @@ export interface RecordedResource {
     name: string;
     inputs: Record<string, any>;
     state: Record<string, any>;
+    /** What the engine is told besides the inputs: how to replace it and what it waits for (resource names). */
+    options: { deleteBeforeReplace: boolean; dependencies: string[] };
 }
 
 export interface ProgramRun {
@@ -81,6 +83,28 @@ function knownUses(uses: string[]): string[] {
 /** Per docker.Image resource name, something that stands for a changed build context (see runProgram's `images`). */
 let imageSalts: Record<string, string> = {};
 
+/** The subnet of each mocked network, by Docker name, and the host number Docker hands out next in it. */
+const subnets = new Map<string, string>();
+const nextHost = new Map<string, number>();
+
+/**
+ * What the provider reads back of a container's networks (network_data):
+ * Docker gives each attachment the next free address of the network's
+ * subnet, after the gateway (host 1). Never the same one twice in a test
+ * file, as no two containers share an address.
+ */
+function networkDatas(inputs: Record<string, any>): { networkName: string; ipAddress: string }[] {
+    if (inputs.networkMode === "none") return [{ networkName: "none", ipAddress: "" }];
+    return (inputs.networksAdvanced ?? []).map((n: { name: string }) => {
+        const [base, bits] = (subnets.get(n.name) ?? "172.31.0.0/16").split("/");
+        const host = nextHost.get(n.name) ?? 2;
+        nextHost.set(n.name, host + 1);
+        if (host >= 2 ** (32 - Number(bits)) - 1) throw new Error(`mock network ${n.name} is out of addresses`);
+        const address = base.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0) + host;
+        return { networkName: n.name, ipAddress: [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join(".") };
+    });
+}
+
 /** Outputs the real tls provider marks secret. */
 const SECRET_OUTPUTS = new Set(["privateKeyPem", "caPrivateKeyPem"]);
 
@@ -123,9 +147,15 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
             // The build's content stands in for the context: a "new image" is a new `imageBuilds` salt.
             return { ...inputs, repoDigest: `sha256:${crypto.createHash("sha256").update(name).update(imageSalts[name] ?? "").digest("hex")}` };
         case "docker:index/container:Container":
-            // An attached one-shot container has run to its end: the deploy steps succeed under mocks.
-            return { ...inputs, ...(inputs.attach ? { exitCode: 0, containerLogs: `${inputs.command?.[0]}: ok\n` } : {}) };
+            return {
+                ...inputs,
+                networkDatas: networkDatas(inputs),
+                // An attached one-shot container has run to its end: the deploy steps succeed under mocks.
+                ...(inputs.attach ? { exitCode: 0, containerLogs: `${inputs.command?.[0]}: ok\n` } : {}),
+            };
         case "docker:index/network:Network":
+            subnets.set(inputs.name ?? `${name}-generated`, inputs.ipamConfigs?.[0]?.subnet ?? "172.31.0.0/16");
+            return { ...inputs, name: inputs.name ?? `${name}-generated` };
         case "docker:index/volume:Volume":
             return { ...inputs, name: inputs.name ?? `${name}-generated` };
         default:
@@ -145,6 +175,24 @@ function knownState(type: string, name: string, inputs: Record<string, any>): Re
     return states.get(key)!;
 }
 
+/**
+ * Records what each registration tells the engine besides the inputs (the
+ * mocks' newResource does not see it): deleteBeforeReplace, and the resources
+ * it depends on (dependsOn and the resources behind its inputs), by name.
+ */
+function recordOptions(pulumi: typeof pulumiType, into: Map<string, RecordedResource["options"]>): void {
+    const monitor = (pulumi.runtime as any).getMonitor();
+    const register = monitor.registerResource.bind(monitor);
+    const nameOfUrn = (urn: string) => urn.split("::").pop()!;
+    monitor.registerResource = (req: any, callback: any) => {
+        into.set(`${req.getType()}::${req.getName()}`, {
+            deleteBeforeReplace: req.getDeletebeforereplace(),
+            dependencies: [...new Set<string>(req.getDependenciesList().map(nameOfUrn))],
+        });
+        return register(req, callback);
+    };
+}
+
 async function resolve<T>(output: pulumiType.Output<T>): Promise<{ value: T; secret: boolean }> {
     const secret = await (output as any).isSecret;
     // The output's own promise: it rejects when a resource behind it failed.
@@ -157,11 +205,12 @@ async function resolve<T>(output: pulumiType.Output<T>): Promise<{ value: T; sec
  * prefix), optionally at a given time, and with changed image builds
  * (`images`: resource name -> any string, e.g. { "images-app": "v2" }).
  */
-export async function runProgram(config: Record<string, string> = {}, options: { now?: number; images?: Record<string, string> } = {}): Promise<ProgramRun> {
+export async function runProgram(config: Record<string, string> = {}, options: { now?: number; images?: Record<string, string>; stack?: string } = {}): Promise<ProgramRun> {
     imageSalts = options.images ?? {};
     const clock = options.now === undefined ? undefined : jest.spyOn(Date, "now").mockReturnValue(options.now);
     const resources: RecordedResource[] = [];
     const refused: string[] = [];
+    const registered = new Map<string, RecordedResource["options"]>();
 
     let programExports: Record<string, unknown> = {};
     let pulumi!: typeof pulumiType;
@@ -176,7 +225,7 @@ export async function runProgram(config: Record<string, string> = {}, options: {
                     // The run fails at its end (see below) rather than here: a throw
                     // would surface from Pulumi's runtime as an unhandled rejection.
                     const state = knownState(args.type, args.name, args.inputs);
-                    resources.push({ type: args.type, name: args.name, inputs: args.inputs, state });
+                    resources.push({ type: args.type, name: args.name, inputs: args.inputs, state, options: registered.get(`${args.type}::${args.name}`)! });
                     const returned = Object.fromEntries(
                         Object.entries(state).map(([key, value]) => [key, SECRET_OUTPUTS.has(key) && value !== undefined ? pulumi.secret(value) : value]),
                     );
@@ -185,9 +234,10 @@ export async function runProgram(config: Record<string, string> = {}, options: {
                 call: (args) => args.inputs,
             },
             PROJECT,
-            STACK,
+            options.stack ?? STACK,
             false,
         );
+        recordOptions(pulumi, registered);
         // After setMocks, which resets the runtime's options and config.
         pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT}:${k}`, v])));
         try {

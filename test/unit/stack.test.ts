@@ -34,27 +34,37 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
         expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 3);
     });
 
-    test("replicas have stable names, a shared alias and distinct fixed addresses on the internal network", () => {
+    test("replicas are named by number and settings, share an alias, and take Docker's addresses on the internal network", () => {
         const apps = appContainers(run);
-        expect(apps.map((c) => c.inputs.name)).toEqual(Array.from({ length: replicas }, (_, i) => `mlapi-dev-app-${i + 1}`));
+        const names = apps.map((c) => c.inputs.name);
+        names.forEach((name, i) => expect(name).toMatch(new RegExp(`^mlapi-dev-app-${i + 1}-[0-9a-f]{8}$`)));
+        for (const c of apps) expect(c.inputs.hostname).toBe(c.inputs.name);
+        // All replicas run the same settings: only their number (and its label) tells them apart.
+        expect(new Set(names.map((n: string) => n.slice(n.lastIndexOf("-")))).size).toBe(replicas > 1 ? replicas : 1);
         const appNet = run.ofType(T.network).find((n) => n.inputs.internal)!;
         expect(appNet.inputs.name).toBe("mlapi-dev-app");
-        // Docker's dynamic addresses come from .0/28; the replicas' fixed ones start after it.
-        expect(appNet.inputs.ipamConfigs).toEqual([{ subnet: "10.213.77.0/24", ipRange: "10.213.77.0/28" }]);
-        const addresses = apps.map((c) => {
-            expect(c.inputs.networksAdvanced).toHaveLength(1);
-            expect(c.inputs.networksAdvanced[0].aliases).toEqual(["app"]);
-            expect(c.inputs.networksAdvanced[0].name).toBe("mlapi-dev-app");
+        // No fixed addresses: a replica's successor runs beside it, so Docker hands out every address.
+        expect(appNet.inputs.ipamConfigs).toEqual([{ subnet: "10.213.77.0/24" }]);
+        for (const c of apps) {
+            expect(c.inputs.networksAdvanced).toEqual([{ name: "mlapi-dev-app", aliases: ["app"] }]);
             expect(c.inputs.ports ?? []).toEqual([]);
-            return c.inputs.networksAdvanced[0].ipv4Address;
-        });
-        expect(new Set(addresses).size).toBe(replicas);
-        for (const address of addresses) expect(Number(address.split(".")[3])).toBeGreaterThanOrEqual(16);
+        }
     });
 
-    test("the rendered Nginx config lists every replica", () => {
+    test("replicas are replaced by create-then-delete, one after the other", () => {
+        const apps = appContainers(run);
+        apps.forEach((c, i) => {
+            expect(c.options.deleteBeforeReplace).toBe(false);
+            if (i > 0) expect(c.options.dependencies).toContain(apps[i - 1].name);
+        });
+    });
+
+    test("the rendered Nginx config lists every replica at the address Docker gave it", () => {
         const config = uploadedFile(run, PROXY_FILES.config);
-        for (const c of appContainers(run)) expect(config).toContain(`server ${c.inputs.networksAdvanced[0].ipv4Address}:8000 `);
+        for (const c of appContainers(run)) {
+            const [data] = c.state.networkDatas.filter((n: any) => n.networkName === "mlapi-dev-app");
+            expect(config).toContain(`server ${data.ipAddress}:8000 `);
+        }
         expect(config.match(/^\s+server \d+\.\d+\.\d+\.\d+:8000 /gm)).toHaveLength(replicas);
     });
 

@@ -1,0 +1,87 @@
+// The steps a Pulumi engine takes to go from one run of the program to the
+// next, derived from the two resource graphs the mocks record (inputs,
+// state, deleteBeforeReplace, dependencies), following the engine's rules:
+//
+// - resources are visited in registration order, which respects every
+//   dependency (the SDK registers a resource only once the resources it
+//   depends on are done), so this order is one the engine may run them in;
+// - a resource whose inputs are unchanged is kept, and so is its state;
+// - a changed resource is replaced: the docker provider marks nearly every
+//   container, network and volume field ForceNew, and the tls resources'
+//   fields all are; an image whose build changed is rebuilt in place;
+// - a replacement with deleteBeforeReplace deletes the old resource first
+//   (after the old dependents that are replaced too), then creates the new
+//   one; any other replacement creates the new one and deletes the old one
+//   at the end of the update;
+// - resources gone from the program are deleted at the end, with the old
+//   resources of create-then-delete replacements, dependents before what
+//   they depend on.
+import type { RecordedResource } from "../unit/program";
+
+export type Step =
+    | { op: "create"; resource: RecordedResource }
+    | { op: "update"; resource: RecordedResource; old: RecordedResource }
+    | { op: "delete"; old: RecordedResource; why: "replaced" | "removed" };
+
+/** Inputs as the engine compares them: secrets unwrapped, JSON-equal. */
+function sameInputs(a: RecordedResource, b: RecordedResource, plainDeep: (v: any) => any): boolean {
+    return JSON.stringify(plainDeep(a.inputs)) === JSON.stringify(plainDeep(b.inputs));
+}
+
+const isCustom = (r: RecordedResource) => !r.type.startsWith("mlapi:");
+const IMAGE = "docker:index/image:Image";
+
+/** Old resources in an order where each comes after everything that depends on it. */
+function dependentsFirst(olds: RecordedResource[], all: RecordedResource[]): RecordedResource[] {
+    const position = new Map(all.map((r, i) => [r.name, i]));
+    return [...olds].sort((a, b) => position.get(b.name)! - position.get(a.name)!);
+}
+
+/**
+ * The engine's steps from `before` to `after` (pass an empty list as `before`
+ * for a first `pulumi up`, as `after` for `pulumi destroy`).
+ */
+export function enginePlan(before: RecordedResource[], after: RecordedResource[], plainDeep: (v: any) => any): Step[] {
+    const olds = new Map(before.filter(isCustom).map((r) => [r.name, r]));
+    const steps: Step[] = [];
+    const deletedEarly = new Set<string>();
+    const atEnd: RecordedResource[] = [];
+    const replaced = new Set(
+        after.filter(isCustom).filter((r) => olds.has(r.name) && r.type !== IMAGE && !sameInputs(olds.get(r.name)!, r, plainDeep)).map((r) => r.name),
+    );
+
+    for (const resource of after.filter(isCustom)) {
+        const old = olds.get(resource.name);
+        if (!old) {
+            steps.push({ op: "create", resource });
+        } else if (resource.type === IMAGE) {
+            if (JSON.stringify(old.state) !== JSON.stringify(resource.state)) steps.push({ op: "update", resource, old });
+        } else if (replaced.has(resource.name)) {
+            if (resource.options.deleteBeforeReplace) {
+                // The old dependents that are replaced as well go first: they may hold on to the old one.
+                const dependents = before.filter((d) => replaced.has(d.name) && !deletedEarly.has(d.name) && d.options.dependencies.includes(old.name));
+                for (const d of dependentsFirst(dependents, before)) {
+                    steps.push({ op: "delete", old: d, why: "replaced" });
+                    deletedEarly.add(d.name);
+                }
+                if (!deletedEarly.has(old.name)) steps.push({ op: "delete", old, why: "replaced" });
+                deletedEarly.add(old.name);
+            } else {
+                atEnd.push(old);
+            }
+            steps.push({ op: "create", resource });
+        }
+    }
+    const kept = new Set(after.map((r) => r.name));
+    const removed = [...olds.values()].filter((r) => !kept.has(r.name));
+    for (const old of dependentsFirst([...atEnd, ...removed], before)) {
+        steps.push({ op: "delete", old, why: kept.has(old.name) ? "replaced" : "removed" });
+    }
+    return steps;
+}
+
+/** A step as one short line, e.g. "create app-1", "delete app-1 (replaced)". */
+export function describeStep(step: Step): string {
+    if (step.op === "delete") return `delete ${step.old.name} (${step.why})`;
+    return `${step.op} ${step.resource.name}`;
+}
