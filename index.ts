@@ -46,6 +46,8 @@ const nginxConfig = new NginxConfig("proxy-config", {
 const proxy = new ReverseProxy("proxy", {
     namePrefix,
     imageId: images.proxyImageId,
+    holderImage: settings.baseImage,
+    holderDependsOn: [images],
     appNetworkName: app.network.name,
     uploads: nginxConfig.uploads,
     filesDigest: nginxConfig.filesDigest,

@@ -215,9 +215,18 @@ function siteServer(input: NginxConfigInput): string[] {
     ]);
 }
 
+/**
+ * A listen directive. The default server's also sets SO_REUSEPORT (once per
+ * address, as Nginx requires): a new proxy container binds the same ports
+ * beside the running one, which then drains (see ReverseProxy).
+ */
 function listenDirective(input: NginxConfigInput, port: number, kind: "ssl" | "plain", defaultServer = false): string[] {
     const address = input.listenAddress ? `${input.listenAddress}:${port}` : `${port}`;
-    const flags = [kind === "ssl" ? "ssl" : "", kind === "ssl" && !supportsHttp2Directive(input.nginxVersion) ? "http2" : "", defaultServer ? "default_server" : ""]
+    const flags = [
+        kind === "ssl" ? "ssl" : "",
+        kind === "ssl" && !supportsHttp2Directive(input.nginxVersion) ? "http2" : "",
+        defaultServer ? "default_server reuseport" : "",
+    ]
         .filter(Boolean)
         .join(" ");
     return [`listen ${address}${flags ? ` ${flags}` : ""};`];

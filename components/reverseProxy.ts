@@ -1,9 +1,13 @@
-// The edge: one Nginx container on the app network and on an edge network,
-// publishing only HTTPS and HTTP on the configured host address. It lives
-// across routine changes: its config, certificate, key and frontend arrive
-// through a volume (never an image layer or an environment variable), and
-// each change is installed and reloaded by two one-shot containers, so only
-// a new proxy image replaces it.
+// The edge: Nginx on the app network and on an edge network, publishing only
+// HTTPS and HTTP on the configured host address. It lives across routine
+// changes: its config, certificate, key and frontend arrive through a volume
+// (never an image layer or an environment variable), and each change is
+// installed and reloaded by two one-shot containers, so only a new proxy
+// image replaces the Nginx container. Even then no port closes: the ports
+// and networks belong to a small holder container whose network namespace
+// Nginx joins, so the new Nginx binds the same ports beside the old one
+// (SO_REUSEPORT) and the old one drains and stops only after that.
+import * as crypto from "crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DROPPED_CAPABILITIES, Hardening, LOG_OPTIONS, SECURITY_OPTIONS, hardenedContainerArgs } from "./hardening";
@@ -12,6 +16,14 @@ import { PROXY_DEPLOY_DIR, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_INSTALL_DIR,
 export interface ReverseProxyArgs {
     namePrefix: string;
     imageId: pulumi.Input<string>;
+    /**
+     * Image of the port holder, which only sleeps: the base image both
+     * builds start from (local once they ran), so a new proxy image does not
+     * replace it.
+     */
+    holderImage: string;
+    /** What must exist before the holder can start (the image builds, which fetch the base image). */
+    holderDependsOn: pulumi.Resource[];
     appNetworkName: pulumi.Input<string>;
     /** The rendered config, certificate, key and frontend (see NginxConfig). */
     uploads: docker.types.input.ContainerUpload[];
@@ -29,14 +41,9 @@ export function proxyHardening(memoryMb: number): Hardening {
     return { user: PROXY_USER, groups: [PROXY_KEY_GROUP], memoryMb, maxProcesses: 256, tmpfs: { "/tmp": "rw,noexec,nosuid,size=64m" } };
 }
 
-/** Healthy when Nginx answers HTTP on its own port (bash's /dev/tcp: the image has no curl). */
+/** Healthy when this container's Nginx runs workers and the HTTP port answers (nginx/bin/mlapi-healthcheck). */
 export const PROXY_HEALTHCHECK = {
-    tests: [
-        "CMD",
-        "bash",
-        "-c",
-        `exec 3<>/dev/tcp/127.0.0.1/${PROXY_HTTP_PORT} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && read -r status <&3 && [[ $status == HTTP/1.1\\ * ]]`,
-    ],
+    tests: ["CMD", "mlapi-healthcheck", String(PROXY_HTTP_PORT)],
     // Docker runs the first probe one interval after start: keep it short,
     // since `pulumi up` waits for health.
     interval: "5s",
@@ -99,6 +106,16 @@ export function reloadStepArgs<T>(args: { name: string; imageId: T; proxy: T; di
     };
 }
 
+/** The port holder: nobody, sleeping, with nothing but the hardening; Docker kills it on removal (no grace). */
+export function portHolderHardening(): Hardening {
+    return { user: "65534:65534", memoryMb: 16, maxProcesses: 16, tmpfs: { "/tmp": "rw,noexec,nosuid,size=1m" } };
+}
+
+/** The Nginx container's name: a digest of its settings, so a new one can start beside the old one. */
+export function proxyName(namePrefix: string, spec: unknown): string {
+    return `${namePrefix}-proxy-${crypto.createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 8)}`;
+}
+
 /** The exit code and output of a one-shot step, as a failure of `pulumi up` with the step's own message when it failed. */
 function succeeded(step: docker.Container, what: string, value: pulumi.Input<string>): pulumi.Output<string> {
     return pulumi.all([step.exitCode, step.containerLogs, value]).apply(([code, logs, v]) => {
@@ -109,6 +126,7 @@ function succeeded(step: docker.Container, what: string, value: pulumi.Input<str
 
 export class ReverseProxy extends pulumi.ComponentResource {
     readonly container: docker.Container;
+    readonly portHolder: docker.Container;
     readonly edgeNetwork: docker.Network;
     /** The digest of the files the running Nginx has loaded. */
     readonly loadedDigest: pulumi.Output<string>;
@@ -132,33 +150,48 @@ export class ReverseProxy extends pulumi.ComponentResource {
         );
         const installed = succeeded(install, "Installing the proxy's new files", args.filesDigest);
 
-        this.container = new docker.Container(
-            `${name}-nginx`,
+        // Holds the ports and networks; changes only with them (a port, the bind address).
+        this.portHolder = new docker.Container(
+            `${name}-ports`,
             {
-                name: `${args.namePrefix}-proxy`,
+                name: `${args.namePrefix}-proxy-ports`,
                 hostname: `${args.namePrefix}-proxy`,
-                image: args.imageId,
+                image: args.holderImage,
+                command: ["sleep", "infinity"],
                 networksAdvanced: [{ name: this.edgeNetwork.name }, { name: args.appNetworkName }],
                 ports: [
                     { internal: PROXY_HTTPS_PORT, external: args.httpsPort, ip: args.bindAddress, protocol: "tcp" },
                     { internal: PROXY_HTTP_PORT, external: args.httpPort, ip: args.bindAddress, protocol: "tcp" },
                 ],
-                mounts: [{ type: "volume", source: deployVolume.name, target: PROXY_DEPLOY_DIR, readOnly: true }],
-                healthcheck: PROXY_HEALTHCHECK,
-                wait: true,
-                waitTimeout: 60,
-                destroyGraceSeconds: 10,
-                // Nginx finishes in-flight requests on SIGQUIT.
-                stopSignal: "SIGQUIT",
-                labels: [{ label: "mlapi.role", value: "proxy" }],
-                ...hardenedContainerArgs(proxyHardening(args.memoryMb)),
+                labels: [{ label: "mlapi.role", value: "proxy-ports" }],
+                ...hardenedContainerArgs(portHolderHardening()),
             },
+            // Host ports cannot be published twice: the old holder goes first.
+            { parent: this, deleteBeforeReplace: true, dependsOn: args.holderDependsOn },
+        );
+
+        const spec = {
+            image: args.imageId,
+            networkMode: pulumi.interpolate`container:${this.portHolder.id}`,
+            mounts: [{ type: "volume", source: deployVolume.name, target: PROXY_DEPLOY_DIR, readOnly: true }],
+            healthcheck: PROXY_HEALTHCHECK,
+            wait: true,
+            waitTimeout: 60,
+            destroyGraceSeconds: 10,
+            // Nginx finishes in-flight requests on SIGQUIT.
+            stopSignal: "SIGQUIT",
+            labels: [{ label: "mlapi.role", value: "proxy" }],
+            ...hardenedContainerArgs(proxyHardening(args.memoryMb)),
+        };
+        this.container = new docker.Container(
+            `${name}-nginx`,
+            { name: pulumi.output(spec).apply((resolved) => proxyName(args.namePrefix, resolved)), ...spec },
             {
                 parent: this,
-                // The name and host ports are fixed: the old container must go
-                // before the new one can bind them (pulumi-docker #1356). Only
-                // a new proxy image changes its inputs.
-                deleteBeforeReplace: true,
+                // Only a new proxy image changes its inputs, and with them its
+                // name: the new Nginx starts (and is healthy) beside the old
+                // one, and the old one drains at the end of `pulumi up`.
+                deleteBeforeReplace: false,
                 // Its first start needs the first files.
                 dependsOn: [install],
             },
@@ -176,6 +209,6 @@ export class ReverseProxy extends pulumi.ComponentResource {
             { parent: this, deleteBeforeReplace: true, dependsOn: [install, this.container] },
         );
         this.loadedDigest = succeeded(reload, "Reloading Nginx with its new files", installed);
-        this.registerOutputs({ containerName: this.container.name, loadedDigest: this.loadedDigest });
+        this.registerOutputs({ containerName: this.container.name, portHolderName: this.portHolder.name, loadedDigest: this.loadedDigest });
     }
 }

@@ -3,7 +3,7 @@
 // healthchecks, environment, networks and uploads (the same component code
 // turned into docker CLI calls), then probed over HTTPS, audited with
 // `docker inspect`, and scanned layer by layer for private keys.
-import { spawn, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -11,13 +11,13 @@ import * as path from "path";
 import { APP_ALIAS, APP_HEALTHCHECK, appEnvironment, appHardening, replicaSettings } from "../../components/appTier";
 import { DEFAULTS, parseSettings } from "../../components/config";
 import { dockerRunFlags, Hardening, LOG_OPTIONS, RESTART_POLICY, SECURITY_OPTIONS } from "../../components/hardening";
-import { APP_CONTEXT, PROXY_CONTEXT, imageBuild } from "../../components/images";
+import { APP_CONTEXT, PROXY_CONTEXT } from "../../components/images";
 import { APP_PORT, FRONTEND_DIR, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_UID } from "../../components/layout";
 import { containerNginxConfig, deployFilesDigest, frontendFiles, proxyUploads } from "../../components/proxyConfig";
 import { PROXY_HEALTHCHECK, installStepArgs, proxyHardening, reloadStepArgs } from "../../components/reverseProxy";
-import { docker, dockerAsync, engineAnswers, findInImage, inspect, oneShotCreateFlags, providerUploadArchive } from "../support/docker";
+import { docker, dockerAsync, engineAnswers, findInImage, imageBuildArgs, inspect, providerUploadArchive } from "../support/docker";
+import { containerCommands, dockerCall, healthFlags } from "../support/replay";
 import { MODEL_PATHS, SEED_KEYS, SEED_PAYLOADS, postJson, request } from "../support/http";
-import { formatTraffic, startPacedLoad } from "../support/pacedLoad";
 import { generateKey } from "../support/openssl";
 import { freePort, issueCertificate, PROJECT_ROOT, TlsFiles, waitFor } from "./harness";
 
@@ -41,45 +41,11 @@ if (!engineUp && process.env.REQUIRE_DOCKER === "1") {
     console.warn(`SKIPPING the image tests: ${noEngineMessage}. Set REQUIRE_DOCKER=1 to make this a failure.`);
 }
 
-interface Healthcheck {
-    tests: string[];
-    interval: string;
-    timeout: string;
-    startPeriod: string;
-    retries: number;
-}
-
-const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
-
-/**
- * The stack's healthcheck as `docker create` flags. The CLI only takes a
- * shell command, so an exec-form ("CMD") test is quoted word by word: the
- * same program with the same arguments, started through /bin/sh.
- */
-function healthFlags(check: Healthcheck): string[] {
-    const [form, ...command] = check.tests;
-    if (form !== "CMD" && form !== "CMD-SHELL") throw new Error(`unsupported healthcheck form ${form}`);
-    return [
-        `--health-cmd=${form === "CMD" ? command.map(shellQuote).join(" ") : command[0]}`,
-        `--health-interval=${check.interval}`,
-        `--health-timeout=${check.timeout}`,
-        `--health-start-period=${check.startPeriod}`,
-        `--health-retries=${check.retries}`,
-    ];
-}
-
 /**
  * The stack's settings, with its buildCaCertFile taken from
  * MLAPI_BUILD_CA_CERT_FILE where the network intercepts TLS (as CI's may).
  */
 const settings = parseSettings((key) => (key === "buildCaCertFile" ? process.env.MLAPI_BUILD_CA_CERT_FILE || undefined : undefined));
-
-/** `docker build` arguments for one image, from the build the stack gives docker.Image. */
-function buildArgs(tag: string, context: string, buildCaCertPem?: string): string[] {
-    const build = imageBuild(context, settings.baseImage, settings.imagePlatform, buildCaCertPem) as { context: string; dockerfile: string; platform: string; args: Record<string, string> };
-    const buildArgFlags = Object.entries(build.args).flatMap(([name, value]) => ["--build-arg", `${name}=${value}`]);
-    return ["build", "--tag", tag, "--file", build.dockerfile, "--platform", build.platform, ...buildArgFlags, build.context];
-}
 
 /** Creates the internal app network on a random free 10.213.x.0/24, as AppTier does with its configured subnet. */
 function createAppNetwork(name: string): string {
@@ -102,19 +68,6 @@ interface RunningContainer {
 const appEnv = appEnvironment(replicaSettings(DEFAULTS));
 const appHardeningOfStack = appHardening(replicaSettings(DEFAULTS));
 const appFlags = dockerRunFlags(appHardeningOfStack);
-
-/** A docker command, asynchronously, with its exit code and output (stdin from `input`). */
-function dockerRun(args: string[], input?: Buffer): Promise<{ code: number; logs: string }> {
-    return new Promise((resolve, reject) => {
-        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
-        let logs = "";
-        child.stdout.on("data", (c: Buffer) => (logs += c.toString("utf8")));
-        child.stderr.on("data", (c: Buffer) => (logs += c.toString("utf8")));
-        child.once("error", reject);
-        child.once("close", (code) => resolve({ code: code ?? -1, logs }));
-        child.stdin.end(input);
-    });
-}
 
 (engineUp ? describe : describe.skip)("the stack's images on a real Docker engine", () => {
     const run = `mlapi-e2e-${crypto.randomBytes(3).toString("hex")}`;
@@ -146,14 +99,14 @@ function dockerRun(args: string[], input?: Buffer): Promise<{ code: number; logs
 
     /** Runs a one-shot step as the provider does: create, upload, start, wait for its exit, keep its output. Asynchronous, so a load keeps running meanwhile. */
     async function runOneShot(args: Record<string, any>, uploads?: Buffer): Promise<{ code: number; logs: string }> {
-        const { flags, image, command } = oneShotCreateFlags(args);
-        await dockerRun(["rm", "--force", args.name]);
+        const { create } = containerCommands(args);
+        await dockerCall(["rm", "--force", args.name]);
         if (!created.containers.includes(args.name)) created.containers.push(args.name);
-        for (const [step, input] of [[["create", ...flags, image, ...command]], ...(uploads ? [[["cp", "-", `${args.name}:/`], uploads]] : [])] as [string[], Buffer?][]) {
-            const result = await dockerRun(step, input);
+        for (const [step, input] of [[create], ...(uploads ? [[["cp", "-", `${args.name}:/`], uploads]] : [])] as [string[], Buffer?][]) {
+            const result = await dockerCall(step, input);
             if (result.code !== 0) throw new Error(`docker ${step[0]} failed: ${result.logs}`);
         }
-        return dockerRun(["start", "--attach", args.name]);
+        return dockerCall(["start", "--attach", args.name]);
     }
 
     /** The install step for a config (with the stack's certificate, key and frontend). */
@@ -170,8 +123,8 @@ function dockerRun(args: string[], input?: Buffer): Promise<{ code: number; logs
         if (ensureDocker.status !== 0) throw new Error(`scripts/ensure-docker.sh failed:\n${ensureDocker.stderr}`);
         const started = Date.now();
         await Promise.all([
-            dockerAsync(buildArgs(APP_IMAGE, APP_CONTEXT, settings.buildCaCertPem), { cwd: PROJECT_ROOT }),
-            dockerAsync(buildArgs(PROXY_IMAGE, PROXY_CONTEXT), { cwd: PROJECT_ROOT }),
+            dockerAsync(imageBuildArgs(settings, APP_IMAGE, APP_CONTEXT), { cwd: PROJECT_ROOT }),
+            dockerAsync(imageBuildArgs(settings, PROXY_IMAGE, PROXY_CONTEXT), { cwd: PROJECT_ROOT }),
         ]);
         console.log(`built ${APP_IMAGE} and ${PROXY_IMAGE} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
@@ -310,29 +263,9 @@ function dockerRun(args: string[], input?: Buffer): Promise<{ code: number; logs
         });
     });
 
-    describe("a change reaches the running proxy without replacing it", () => {
+    // Changes that reach the running proxy, under load, are replayed in changes.test.ts.
+    describe("a change reaches the running proxy only once Nginx accepts it", () => {
         const servedConfig = () => docker(["exec", proxy.name, "cat", PROXY_FILES.config]);
-
-        test("a new limit is installed and reloaded: same container, and no client fails (HTTP/1.1 resend-once and HTTP/2)", async () => {
-            const id = inspect("container", proxy.name).Id;
-            const loads = (["http1-resend", "http2"] as const).map((client) =>
-                startPacedLoad({ url: httpsUrl(""), ca: tls.trustPem, connections: 2, ratePerSecond: 30, maxSeconds: 60, client }),
-            );
-            await new Promise((resolve) => setTimeout(resolve, 500));
-            const install = await installFiles(proxyConfigFor(96));
-            const reload = await reloadProxy(install.digest);
-            await new Promise((resolve) => setTimeout(resolve, 1000));
-            const reports = await Promise.all(loads.map((l) => l.stop()));
-            for (const r of reports) console.log(formatTraffic("reload with a new limit", r));
-            expect([install.code, install.logs, reload.code]).toEqual([0, expect.stringMatching(/installed the proxy's files/), 0]);
-            expect(reload.logs).toMatch(/Nginx reloaded/);
-            expect(servedConfig()).toMatch(/client_max_body_size 96k;/);
-            expect(inspect("container", proxy.name).Id).toBe(id);
-            for (const r of reports) {
-                expect([r.client, r.failed, r.failures]).toEqual([r.client, 0, {}]);
-                expect(r.longestGapSeconds).toBeLessThan(0.5);
-            }
-        });
 
         test("a config Nginx refuses is not installed: the step fails with Nginx's message and the proxy keeps serving", async () => {
             const before = servedConfig();

@@ -81,6 +81,8 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
     let httpsPort: number;
     let destroyed = false;
 
+    /** A replica's name pattern: its number, then the digest of its settings. */
+    const replicaNamed = (n: number) => expect.stringMatching(new RegExp(`^${prefix}app-${n}-[0-9a-f]{8}$`));
     const outputs = async () => Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]));
 
     /** One `pulumi up`, with the warnings and errors the engine reported. */
@@ -132,7 +134,9 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
     };
 
     /** The proxy container's ID: a change that keeps it keeps every connection's server. */
-    const proxyId = () => execFileSync("docker", ["inspect", "--format", "{{.Id}}", `${prefix}proxy`], { encoding: "utf8" }).trim();
+    const proxyId = async () => execFileSync("docker", ["inspect", "--format", "{{.Id}}", String((await outputs()).proxyContainerName)], { encoding: "utf8" }).trim();
+    /** What the running Nginx serves as its config. */
+    const servedConfig = async () => execFileSync("docker", ["exec", String((await outputs()).proxyContainerName), "cat", "/etc/nginx/deploy/nginx.conf"], { encoding: "utf8" });
 
     async function smoke(): Promise<void> {
         const out = await outputs();
@@ -208,7 +212,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         expect(warnings).toEqual([]);
         const out = await outputs();
         expect(out.url).toBe(`https://127.0.0.1:${httpsPort}/`);
-        expect(out.replicaNames).toEqual([`${prefix}app-1`, `${prefix}app-2`]);
+        expect(out.replicaNames).toEqual([replicaNamed(1), replicaNamed(2)]);
         expect(Object.keys(out)).not.toContain("caCertificatePem");
     });
 
@@ -256,11 +260,11 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
     });
 
     test("`replicas` 2 -> 3 adds a replica that serves, keeping the proxy and every request", async () => {
-        const proxy = proxyId();
+        const proxy = await proxyId();
         await stack.setConfig(`${PROJECT}:replicas`, { value: "3" });
         keptServing(await upUnderLoad("replicas 2 -> 3"));
-        expect((await outputs()).replicaNames).toEqual([1, 2, 3].map((i) => `${prefix}app-${i}`));
-        expect(proxyId()).toBe(proxy);
+        expect((await outputs()).replicaNames).toEqual([1, 2, 3].map(replicaNamed));
+        expect(await proxyId()).toBe(proxy);
         await smoke();
     });
 
@@ -270,65 +274,65 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         keptServing(await upUnderLoad("new app image (3 replicas)"));
         const after = String((await outputs()).appImage);
         expect(after).not.toBe(before);
-        const running = execFileSync("docker", ["inspect", "--format", "{{.Image}}", `${prefix}app-1`, `${prefix}app-3`], { encoding: "utf8" }).trim().split("\n");
+        const names = (await outputs()).replicaNames as string[];
+        const running = execFileSync("docker", ["inspect", "--format", "{{.Image}}", ...names], { encoding: "utf8" }).trim().split("\n");
+        expect(running).toHaveLength(3);
         for (const image of running) expect(after).toContain(image);
         await smoke();
     });
 
     test("a changed Nginx setting (maxBodyKb 64 -> 96) is reloaded into the same proxy, keeping every request", async () => {
-        const proxy = proxyId();
+        const proxy = await proxyId();
         await stack.setConfig(`${PROJECT}:maxBodyKb`, { value: "96" });
         keptServing(await upUnderLoad("maxBodyKb 64 -> 96 (an Nginx setting)"));
-        const served = execFileSync("docker", ["exec", `${prefix}proxy`, "cat", "/etc/nginx/deploy/nginx.conf"], { encoding: "utf8" });
-        expect(served).toMatch(/client_max_body_size 96k;/);
-        expect(proxyId()).toBe(proxy);
+        expect(await servedConfig()).toMatch(/client_max_body_size 96k;/);
+        expect(await proxyId()).toBe(proxy);
         await smoke();
         await stack.preview({ expectNoChanges: true, color: "never" });
     });
 
     test("a frontend change is served by the same proxy, keeping every request", async () => {
-        const proxy = proxyId();
+        const proxy = await proxyId();
         const marker = `engine-${crypto.randomBytes(4).toString("hex")}`;
         const index = path.join(workDir, "nginx", "html", "index.html");
         fs.writeFileSync(index, fs.readFileSync(index, "utf8").replace("</body>", `<!-- ${marker} --></body>`));
         keptServing(await upUnderLoad("frontend file changed"));
         const { url, certificatePem } = await outputs();
         expect((await request(String(url), { ca: String(certificatePem) })).body).toContain(marker);
-        expect(proxyId()).toBe(proxy);
+        expect(await proxyId()).toBe(proxy);
     });
 
     test("a switch to tlsMode local-ca serves the CA-signed certificate from the same proxy", async () => {
-        const proxy = proxyId();
+        const proxy = await proxyId();
         await stack.setConfig(`${PROJECT}:tlsMode`, { value: "local-ca" });
         await up();
         expect(String((await outputs()).caCertificatePem)).toMatch(/BEGIN CERTIFICATE/);
-        expect(proxyId()).toBe(proxy);
+        expect(await proxyId()).toBe(proxy);
         await smoke();
     });
 
     test("a renewed certificate (a new renewal window) is served by the same proxy, keeping every request", async () => {
         // Clients trust the local CA, which is not renewed with the server certificate.
-        const proxy = proxyId();
+        const proxy = await proxyId();
         const before = (await outputs()).certificateFingerprintSha256;
         // A new window gives a new renewal generation: a new key and certificate, as at renewal time.
         await stack.setConfig(`${PROJECT}:certRenewalDays`, { value: "45" });
         keptServing(await upUnderLoad("certificate renewed"));
         const out = await outputs();
         expect(out.certificateFingerprintSha256).not.toBe(before);
-        expect(proxyId()).toBe(proxy);
+        expect(await proxyId()).toBe(proxy);
         await smoke();
     });
 
     test("a config Nginx refuses fails `pulumi up` with Nginx's message, and the proxy keeps its files and serves", async () => {
         const renderer = path.join(workDir, "components", "nginxConfig.ts");
         const original = fs.readFileSync(renderer, "utf8");
-        const served = () => execFileSync("docker", ["exec", `${prefix}proxy`, "cat", "/etc/nginx/deploy/nginx.conf"], { encoding: "utf8" });
-        const before = served();
+        const before = await servedConfig();
         fs.writeFileSync(renderer, original.replace('"worker_rlimit_nofile 8192;"', '"worker_rlimit_nofile many;"'));
         try {
             const failure = await up().then(() => "", (error: Error) => String(error));
             expect(failure).toMatch(/Installing the proxy's new files failed[\s\S]*"worker_rlimit_nofile" directive invalid number/);
-            expect(served()).toBe(before);
+            expect(await servedConfig()).toBe(before);
             await smoke();
         } finally {
             fs.writeFileSync(renderer, original);
@@ -338,19 +342,36 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
     });
 
     test("`replicas` 3 -> 1 takes replicas out of Nginx before they stop, keeping every request", async () => {
-        const proxy = proxyId();
+        const proxy = await proxyId();
         await stack.setConfig(`${PROJECT}:replicas`, { value: "1" });
         keptServing(await upUnderLoad("replicas 3 -> 1"));
-        expect((await outputs()).replicaNames).toEqual([`${prefix}app-1`]);
-        expect(proxyId()).toBe(proxy);
+        expect((await outputs()).replicaNames).toEqual([replicaNamed(1)]);
+        expect(await proxyId()).toBe(proxy);
         await smoke();
     });
 
-    test("a new app image with `replicas` 1 (measured: the one replica is replaced in place)", async () => {
+    test("a new app image with `replicas` 1 starts the new replica before the old one stops, keeping every request", async () => {
+        const [before] = (await outputs()).replicaNames as string[];
         fs.appendFileSync(path.join(workDir, "app", "gunicorn.conf.py"), `\n# engine suite: another code change (${crypto.randomBytes(4).toString("hex")})\n`);
-        const reports = await upUnderLoad("new app image (1 replica)");
-        expect(reports).toHaveLength(2);
+        keptServing(await upUnderLoad("new app image (1 replica)"));
+        const [after] = (await outputs()).replicaNames as string[];
+        expect(after).toEqual(replicaNamed(1));
+        expect(after).not.toBe(before);
+        expect(leftovers(prefix).filter((l) => l.includes(before))).toEqual([]);
         await smoke();
+    });
+
+    test("a new proxy image starts the new Nginx beside the old one on the same ports, keeping every request", async () => {
+        const proxy = await proxyId();
+        const holder = () => execFileSync("docker", ["inspect", "--format", "{{.Id}}", `${prefix}proxy-ports`], { encoding: "utf8" }).trim();
+        const holderBefore = holder();
+        const dockerfile = path.join(workDir, "nginx", "Dockerfile");
+        fs.appendFileSync(dockerfile, `\nLABEL mlapi.engine-suite=${crypto.randomBytes(4).toString("hex")}\n`);
+        keptServing(await upUnderLoad("new proxy image"));
+        expect(await proxyId()).not.toBe(proxy);
+        expect(holder()).toBe(holderBefore);
+        await smoke();
+        await stack.preview({ expectNoChanges: true, color: "never" });
     });
 
     test("`pulumi destroy` leaves nothing of the stack (with the images `npm run destroy` removes)", async () => {

@@ -7,6 +7,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
+import type { StackSettings } from "../../components/config";
+import { imageBuild } from "../../components/images";
 
 /** Runs `docker ...args` and returns its trimmed stdout; throws with docker's stderr on failure. */
 export function docker(args: string[], input?: string | Buffer): string {
@@ -37,6 +39,22 @@ export function dockerAsync(args: string[], options: { cwd?: string } = {}): Pro
 /** `docker inspect` of one object, parsed. */
 export function inspect<T = any>(kind: "container" | "network" | "image" | "volume", name: string): T {
     return JSON.parse(docker([kind, "inspect", name]))[0];
+}
+
+/**
+ * `docker build` arguments for one image, from the build the stack gives
+ * docker.Image (the base image, platform and build CA of `settings`; the
+ * CA only for the app, as ServiceImages passes it).
+ */
+export function imageBuildArgs(settings: StackSettings, tag: string, context: string): string[] {
+    const build = imageBuild(context, settings.baseImage, settings.imagePlatform, context === "app" ? settings.buildCaCertPem : undefined) as {
+        context: string;
+        dockerfile: string;
+        platform: string;
+        args: Record<string, string>;
+    };
+    const buildArgFlags = Object.entries(build.args).flatMap(([name, value]) => ["--build-arg", `${name}=${value}`]);
+    return ["build", "--tag", tag, "--file", build.dockerfile, "--platform", build.platform, ...buildArgFlags, build.context];
 }
 
 /** True when a Docker engine answers. */
@@ -191,36 +209,4 @@ export function findInImage(image: string, needles: string[]): string[] {
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
-}
-
-/**
- * `docker create` flags for a one-shot deploy step, translated from the very
- * arguments the stack gives docker.Container (installStepArgs,
- * reloadStepArgs). An argument it does not know fails, so the test cannot
- * quietly run something other than what the stack deploys.
- */
-export function oneShotCreateFlags(args: Record<string, any>): { flags: string[]; image: string; command: string[] } {
-    const flags: string[] = [];
-    for (const [key, value] of Object.entries(args)) {
-        switch (key) {
-            case "name": flags.push(`--name=${value}`); break;
-            case "user": flags.push(`--user=${value}`); break;
-            case "networkMode": flags.push(`--network=${value}`); break;
-            case "pidMode": flags.push(`--pid=${value}`); break;
-            case "readOnly": if (value) flags.push("--read-only"); break;
-            case "restart": flags.push(`--restart=${value}`); break;
-            case "memory": flags.push(`--memory=${value}m`); break;
-            case "memorySwap": flags.push(`--memory-swap=${value}m`); break;
-            case "logDriver": flags.push(`--log-driver=${value}`); break;
-            case "logOpts": for (const [k, v] of Object.entries(value)) flags.push(`--log-opt=${k}=${v}`); break;
-            case "securityOpts": for (const o of value) flags.push(`--security-opt=${o}`); break;
-            case "capabilities": for (const c of value.drops ?? []) flags.push(`--cap-drop=${c}`); for (const c of value.adds ?? []) flags.push(`--cap-add=${c}`); break;
-            case "labels": for (const l of value) flags.push(`--label=${l.label}=${l.value}`); break;
-            case "mounts": for (const m of value) flags.push(`--mount=type=${m.type},source=${m.source},target=${m.target}${m.readOnly ? ",readonly" : ""}`); break;
-            // How the provider runs it: start, wait for the exit, keep the output (`docker start --attach`).
-            case "start": case "attach": case "logs": case "mustRun": case "image": case "command": break;
-            default: throw new Error(`oneShotCreateFlags: no translation for ${key}`);
-        }
-    }
-    return { flags, image: args.image, command: args.command };
 }

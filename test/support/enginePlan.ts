@@ -9,10 +9,13 @@
 // - a changed resource is replaced: the docker provider marks nearly every
 //   container, network and volume field ForceNew, and the tls resources'
 //   fields all are; an image whose build changed is rebuilt in place;
-// - a replacement with deleteBeforeReplace deletes the old resource first
-//   (after the old dependents that are replaced too), then creates the new
-//   one; any other replacement creates the new one and deletes the old one
-//   at the end of the update;
+// - a replacement with deleteBeforeReplace deletes the old resource first,
+//   and before it every old resource whose inputs take a value from it,
+//   transitively (their inputs would become unknown, which a ForceNew field
+//   turns into a replacement; a dependsOn alone does not count: the
+//   engine's calculateDependentReplacements), then creates the new one; any
+//   other replacement creates the new one and deletes the old one at the end
+//   of the update;
 // - resources gone from the program are deleted at the end, with the old
 //   resources of create-then-delete replacements, dependents before what
 //   they depend on.
@@ -56,15 +59,29 @@ export function enginePlan(before: RecordedResource[], after: RecordedResource[]
             steps.push({ op: "create", resource });
         } else if (resource.type === IMAGE) {
             if (JSON.stringify(old.state) !== JSON.stringify(resource.state)) steps.push({ op: "update", resource, old });
+        } else if (deletedEarly.has(resource.name)) {
+            // Deleted early, as a dependent of a delete-before-replace: only its creation is left.
+            steps.push({ op: "create", resource });
         } else if (replaced.has(resource.name)) {
             if (resource.options.deleteBeforeReplace) {
-                // The old dependents that are replaced as well go first: they may hold on to the old one.
-                const dependents = before.filter((d) => replaced.has(d.name) && !deletedEarly.has(d.name) && d.options.dependencies.includes(old.name));
-                for (const d of dependentsFirst(dependents, before)) {
+                // The old resources whose inputs come from this one, transitively, go first.
+                const dependents = new Set<string>();
+                for (let grew = true; grew; ) {
+                    grew = false;
+                    for (const d of before.filter(isCustom)) {
+                        const takesFrom = d.options.propertyDependencies.some((p) => p === old.name || dependents.has(p));
+                        if (takesFrom && !dependents.has(d.name)) {
+                            dependents.add(d.name);
+                            grew = true;
+                        }
+                    }
+                }
+                for (const d of dependentsFirst(before.filter((r) => dependents.has(r.name) && !deletedEarly.has(r.name)), before)) {
                     steps.push({ op: "delete", old: d, why: "replaced" });
                     deletedEarly.add(d.name);
+                    replaced.add(d.name);
                 }
-                if (!deletedEarly.has(old.name)) steps.push({ op: "delete", old, why: "replaced" });
+                steps.push({ op: "delete", old, why: "replaced" });
                 deletedEarly.add(old.name);
             } else {
                 atEnd.push(old);

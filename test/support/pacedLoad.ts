@@ -39,6 +39,8 @@ export interface TrafficReport {
     failures: Record<string, number>;
     /** Longest time in which no request was answered successfully, in seconds. */
     longestGapSeconds: number;
+    /** When that gap began (epoch ms), to line it up with what the change did at that moment. */
+    longestGapFrom: number;
     seconds: number;
 }
 
@@ -162,11 +164,14 @@ export function startPacedLoad(options: PacedLoadOptions): PacedLoad {
             successes.push(ended);
             successes.sort((a, b) => a - b);
             let longest = 0;
-            for (let i = 1; i < successes.length; i++) longest = Math.max(longest, successes[i] - successes[i - 1]);
+            let from = started;
+            for (let i = 1; i < successes.length; i++) {
+                if (successes[i] - successes[i - 1] > longest) [longest, from] = [successes[i] - successes[i - 1], successes[i - 1]];
+            }
             for (const session of sessions) session.destroy();
             sessions = [];
             const failed = Object.values(failures).reduce((a, b) => a + b, 0);
-            return { client, requests, resends, failed, failures, longestGapSeconds: longest / 1000, seconds: (ended - started) / 1000 };
+            return { client, requests, resends, failed, failures, longestGapSeconds: longest / 1000, longestGapFrom: from, seconds: (ended - started) / 1000 };
         },
     };
 }
@@ -175,6 +180,6 @@ export function formatTraffic(change: string, report: TrafficReport, upSeconds?:
     const kinds = Object.entries(report.failures).map(([k, n]) => `${n} ${k}`).join(", ");
     return (
         `${change} [${report.client}]: ${report.failed} of ${report.requests} requests failed${kinds ? ` (${kinds})` : ""}, ${report.resends} resent, ` +
-        `longest gap ${report.longestGapSeconds.toFixed(2)} s${upSeconds === undefined ? "" : `, pulumi up ${upSeconds.toFixed(1)} s`}`
+        `longest gap ${report.longestGapSeconds.toFixed(2)} s (from ${new Date(report.longestGapFrom).toISOString().slice(11, 23)})${upSeconds === undefined ? "" : `, pulumi up ${upSeconds.toFixed(1)} s`}`
     );
 }

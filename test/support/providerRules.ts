@@ -215,6 +215,14 @@ function dockerContainer(c: Checker, i: Inputs) {
         for (const f of ["interval", "timeout", "startPeriod", "startInterval"]) c.duration(`healthcheck.${attribute(f)}`, h[f]);
         c.integerAtLeast("healthcheck.retries", h.retries, 0);
     }
+    // Docker's own refusals for a container that joins another's network
+    // namespace (runconfig: "conflicting options: ... and the container type
+    // network mode"): it has no ports, networks or host name of its own.
+    if (typeof i.networkMode === "string" && i.networkMode.startsWith("container:")) {
+        if (i.ports?.length) c.fail("ports", "Error response from daemon: conflicting options: port publishing and the container type network mode");
+        if (i.networksAdvanced?.length) c.fail("networks_advanced", "Error response from daemon: conflicting options: networks and the container type network mode");
+        if (i.hostname !== undefined) c.fail("hostname", "Error response from daemon: conflicting options: hostname and the network mode");
+    }
     // resourceDockerContainerCreate: a wait with nothing to wait for is an error.
     if (i.wait === true && (i.healthcheck === undefined || i.start === false)) {
         c.fail("wait", "you have supplied a 'wait' argument, but the container does not have a healthcheck defined (or is not started)");

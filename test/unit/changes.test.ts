@@ -140,7 +140,20 @@ test("a new app image with one replica: the new replica serves before the old on
     expectServingOrder(containerSteps(one, next));
 });
 
-test("a new proxy image is the one change that replaces the proxy container (and re-runs both steps)", async () => {
-    const change = changes(baseline, await runProgram({}, { now: NOW, images: { "images-proxy": "v2" } }));
-    expect(change).toEqual({ created: [], deleted: [], replaced: ["proxy-install", "proxy-nginx", "proxy-reload"] });
+test("a new proxy image is the one change that replaces the Nginx container: the new one starts beside the old, which stops last; the ports stay", async () => {
+    const after = await runProgram({}, { now: NOW, images: { "images-proxy": "v2" } });
+    expect(changes(baseline, after)).toEqual({ created: [], deleted: [], replaced: ["proxy-install", "proxy-nginx", "proxy-reload"] });
+    expect(containerSteps(baseline, after)).toEqual([
+        "delete proxy-reload (replaced)",
+        "delete proxy-install (replaced)",
+        "create proxy-install",
+        "create proxy-nginx",
+        "create proxy-reload",
+        "delete proxy-nginx (replaced)",
+    ]);
+});
+
+test("a new port replaces the port holder, and with it Nginx (the one change that closes the listening ports)", async () => {
+    const change = changes(baseline, await runProgram({ httpsPort: "8443" }, { now: NOW }));
+    expect(change.replaced).toEqual(expect.arrayContaining(["proxy-ports"]));
 });

@@ -30,7 +30,7 @@ export interface RecordedResource {
     inputs: Record<string, any>;
     state: Record<string, any>;
     /** What the engine is told besides the inputs: how to replace it and what it waits for (resource names). */
-    options: { deleteBeforeReplace: boolean; dependencies: string[] };
+    options: { deleteBeforeReplace: boolean; dependencies: string[]; propertyDependencies: string[] };
 }
 
 export interface ProgramRun {
@@ -177,17 +177,21 @@ function knownState(type: string, name: string, inputs: Record<string, any>): Re
 
 /**
  * Records what each registration tells the engine besides the inputs (the
- * mocks' newResource does not see it): deleteBeforeReplace, and the resources
- * it depends on (dependsOn and the resources behind its inputs), by name.
+ * mocks' newResource does not see it): deleteBeforeReplace, the resources it
+ * depends on (dependsOn and the resources behind its inputs), and those its
+ * inputs' values come from, by name.
  */
 function recordOptions(pulumi: typeof pulumiType, into: Map<string, RecordedResource["options"]>): void {
     const monitor = (pulumi.runtime as any).getMonitor();
     const register = monitor.registerResource.bind(monitor);
     const nameOfUrn = (urn: string) => urn.split("::").pop()!;
     monitor.registerResource = (req: any, callback: any) => {
+        const byProperty: string[] = [];
+        req.getPropertydependenciesMap().forEach((deps: any) => byProperty.push(...deps.getUrnsList().map(nameOfUrn)));
         into.set(`${req.getType()}::${req.getName()}`, {
             deleteBeforeReplace: req.getDeletebeforereplace(),
             dependencies: [...new Set<string>(req.getDependenciesList().map(nameOfUrn))],
+            propertyDependencies: [...new Set(byProperty)],
         });
         return register(req, callback);
     };

@@ -38,6 +38,7 @@ const caSigned = (run: ProgramRun) => ({ type: T.locallySigned, inputs: inputsOf
 const csr = (run: ProgramRun) => ({ type: T.csr, inputs: inputsOf(run.ofType(T.csr)[0]) });
 const app = (run: ProgramRun) => ({ type: T.container, inputs: inputsOf(role(run, "app")) });
 const proxy = (run: ProgramRun) => ({ type: T.container, inputs: inputsOf(role(run, "proxy")) });
+const ports = (run: ProgramRun) => ({ type: T.container, inputs: inputsOf(role(run, "proxy-ports")) });
 const loader = (run: ProgramRun) => ({ type: T.container, inputs: inputsOf(role(run, "proxy-install")) });
 const network = (run: ProgramRun) => ({ type: T.network, inputs: inputsOf(run.ofType(T.network).find((n) => n.inputs.internal)!) });
 const image = (run: ProgramRun) => ({ type: T.image, inputs: inputsOf(run.ofType(T.image)[0]) });
@@ -78,16 +79,19 @@ const CASES: Case[] = [
     ["negative retries", app, (i) => (i.healthcheck.retries = -1), /healthcheck.retries value must be at least 0/],
     ["healthcheck test not starting with CMD", app, (i) => (i.healthcheck.tests = ["python3", "-m", "mlapi.healthcheck"]), /healthcheck.test\[0\]: the engine expects "CMD"/],
     ["wait without a healthcheck", app, (i) => delete i.healthcheck, /wait: you have supplied a 'wait' argument/],
-    ["port above 65535", proxy, (i) => (i.ports[0].external = 70000), /ports\[0\]\.external value must be between 0 and 65535/],
-    ["internal port 0", proxy, (i) => (i.ports[1].internal = 0), /ports\[1\]\.internal value must be between 1 and 65535/],
-    ["port protocol in capitals", proxy, (i) => (i.ports[0].protocol = "TCP"), /ports\[0\]\.protocol: "TCP" is not a protocol/],
-    ["port bound to a host name", proxy, (i) => (i.ports[0].ip = "localhost"), /ports\[0\]\.ip: "localhost" is not an IP address/],
+    ["port above 65535", ports, (i) => (i.ports[0].external = 70000), /ports\[0\]\.external value must be between 0 and 65535/],
+    ["internal port 0", ports, (i) => (i.ports[1].internal = 0), /ports\[1\]\.internal value must be between 1 and 65535/],
+    ["port protocol in capitals", ports, (i) => (i.ports[0].protocol = "TCP"), /ports\[0\]\.protocol: "TCP" is not a protocol/],
+    ["port bound to a host name", ports, (i) => (i.ports[0].ip = "localhost"), /ports\[0\]\.ip: "localhost" is not an IP address/],
     ["fixed address that is not IPv4", app, (i) => (i.networksAdvanced[0].ipv4Address = "10.213.77.300"), /networks_advanced\[0\]\.ipv4_address/],
     ["network without a name", app, (i) => delete i.networksAdvanced[0].name, /networks_advanced\[0\]\.name: The argument "name" is required/],
     ["mount type misspelt", proxy, (i) => (i.mounts[0].type = "volumes"), /mounts\[0\]\.type: "volumes" must match/],
     ["swap below -1", app, (i) => (i.memorySwap = -2), /memory_swap value must be at least -1/],
     ["memory in megabytes as a string", app, (i) => (i.memory = "256m"), /memory: expected a whole number/],
     ["ulimit soft above hard", app, (i) => (i.ulimits[0].soft = i.ulimits[0].hard + 1), /ulimit\[0\]: the soft limit is above the hard limit/],
+    ["ports on the Nginx container, which joins the holder's network namespace", proxy, (i) => (i.ports = [{ internal: 8443, external: 443, ip: "127.0.0.1", protocol: "tcp" }]), /conflicting options: port publishing and the container type network mode/],
+    ["a host name on the Nginx container", proxy, (i) => (i.hostname = "proxy"), /conflicting options: hostname and the network mode/],
+    ["networks on the Nginx container", proxy, (i) => (i.networksAdvanced = [{ name: "mlapi-dev-app" }]), /conflicting options: networks and the container type network mode/],
     ["unknown stop signal", proxy, (i) => (i.stopSignal = "SIGGRACEFUL"), /stop_signal: "SIGGRACEFUL" is not a signal/],
     ["security option with the deprecated ':' separator", app, (i) => (i.securityOpts = ["no-new-privileges:true"]), /security_opts\[0\]: "no-new-privileges:true" is not a security option/],
     ["capability in lower case", app, (i) => (i.capabilities.drops = ["all"]), /capabilities.drop\[0\]: "all" is not a capability name/],

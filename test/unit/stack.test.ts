@@ -12,7 +12,9 @@ const proxyContainer = (run: ProgramRun) => withRole(run, "proxy");
 /** The one-shot container that receives the proxy's files, checks them and installs them into their volume. */
 const filesLoader = (run: ProgramRun) => withRole(run, "proxy-install");
 const uploadedFile = (run: ProgramRun, file: string): string => plain(filesLoader(run).inputs.uploads).find((u: any) => u.file === file).content;
-const runningContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => !c.inputs.attach);
+const portHolder = (run: ProgramRun) => withRole(run, "proxy-ports");
+/** The containers that serve: the replicas and Nginx (not the one-shot steps, nor the sleeping port holder). */
+const runningContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => !c.inputs.attach && c !== portHolder(run));
 
 jest.setTimeout(60_000);
 
@@ -29,9 +31,9 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
         expect(run.ofType(T.network)).toHaveLength(2);
         expect(run.ofType(T.volume)).toHaveLength(1);
         expect(appContainers(run)).toHaveLength(replicas);
-        expect(run.ofType(T.container)).toHaveLength(replicas + 3);
+        expect(run.ofType(T.container)).toHaveLength(replicas + 4);
         const custom = run.resources.filter((r) => !r.type.startsWith("mlapi:"));
-        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 3);
+        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 4);
     });
 
     test("replicas are named by number and settings, share an alias, and take Docker's addresses on the internal network", () => {
@@ -212,14 +214,39 @@ describe("default stack", () => {
         }
     });
 
-    test("only the proxy publishes ports: HTTPS and HTTP, on 127.0.0.1", () => {
-        const proxy = proxyContainer(run);
-        expect(proxy.inputs.ports).toEqual([
+    test("only the port holder publishes ports (HTTPS and HTTP, on 127.0.0.1); Nginx serves them from its network namespace", () => {
+        const holder = portHolder(run);
+        expect(holder.inputs.ports).toEqual([
             { internal: 8443, external: 443, ip: "127.0.0.1", protocol: "tcp" },
             { internal: 8080, external: 80, ip: "127.0.0.1", protocol: "tcp" },
         ]);
-        expect(proxy.inputs.networksAdvanced.map((n: any) => n.name)).toEqual(["mlapi-dev-edge", "mlapi-dev-app"]);
+        expect(holder.inputs.networksAdvanced.map((n: any) => n.name)).toEqual(["mlapi-dev-edge", "mlapi-dev-app"]);
+        const proxy = proxyContainer(run);
+        expect(proxy.inputs.networkMode).toBe(`container:${holder.name}-id`);
+        expect(proxy.inputs.ports).toBeUndefined();
         for (const app of appContainers(run)) expect(app.inputs.ports ?? []).toEqual([]);
+    });
+
+    test("the port holder only sleeps, as nobody, hardened, from the base image (a new proxy image leaves it alone)", () => {
+        const holder = portHolder(run);
+        expect(holder.inputs).toMatchObject({
+            image: "debian:trixie-slim",
+            command: ["sleep", "infinity"],
+            user: "65534:65534",
+            readOnly: true,
+            capabilities: { drops: ["ALL"] },
+            securityOpts: ["no-new-privileges=true"],
+        });
+        expect(holder.options.deleteBeforeReplace).toBe(true);
+        expect(holder.inputs.mounts ?? []).toEqual([]);
+        expect(holder.inputs.uploads).toBeUndefined();
+    });
+
+    test("the Nginx container is named by its settings and replaced create-then-delete", () => {
+        const proxy = proxyContainer(run);
+        expect(proxy.inputs.name).toMatch(/^mlapi-dev-proxy-[0-9a-f]{8}$/);
+        expect(proxy.options.deleteBeforeReplace).toBe(false);
+        expect(run.outputs.proxyContainerName.value).toBe(proxy.inputs.name);
     });
 });
 
@@ -244,7 +271,7 @@ describe("configuration reaches the resources", () => {
             certDnsNames: '["api.example.test"]', certIpAddresses: "127.0.0.1,10.0.0.5", certValidityDays: "30", certRenewalDays: "10",
         });
         expect(run.outputs.url.value).toBe("https://127.0.0.1:8443/");
-        expect(proxyContainer(run).inputs.ports.map((p: any) => [p.external, p.ip])).toEqual([[8443, "0.0.0.0"], [8080, "0.0.0.0"]]);
+        expect(portHolder(run).inputs.ports.map((p: any) => [p.external, p.ip])).toEqual([[8443, "0.0.0.0"], [8080, "0.0.0.0"]]);
         expect(run.ofType(T.key)[0].inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P384" });
         const cert = run.ofType(T.selfSigned)[0];
         expect(cert.inputs).toMatchObject({ dnsNames: ["api.example.test"], ipAddresses: ["127.0.0.1", "10.0.0.5"], validityPeriodHours: 720, earlyRenewalHours: 240 });
