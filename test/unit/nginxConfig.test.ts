@@ -70,6 +70,8 @@ describe.each([1, 5])("%i replica(s)", (replicas) => {
         for (const upstream of upstreams) expect(config).toContain(`server ${upstream} `);
         expect(config).toContain("http2 on;");
         expect(config).toContain("listen 8443 ssl;");
+        // A new Nginx binds the ports beside the old one during an upgrade (once per address, on the default servers).
+        expect(config.match(/^\s*listen \d+.*reuseport;$/gm)).toEqual(["listen 8443 ssl default_server reuseport;", "listen 8080 default_server reuseport;"].map((l) => expect.stringContaining(l)));
         expect(config).toContain("listen 8080;");
         expect(config).toContain("ssl_certificate_key /etc/nginx/deploy/server.key;");
         expect(config).toContain("return 308 https://$host$request_uri;");
