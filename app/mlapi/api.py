@@ -70,7 +70,7 @@ def predict(model_name):
     results = [model.result(row) for row in rows]
     response = jsonify(results if is_batch else results[0])
     if current_app.config["MLAPI_METRICS_PORT"]:
-        metrics.observe_prediction(model_name, len(rows), time.perf_counter() - started)
+        metrics.observe_prediction(model_name, len(rows), is_batch, time.perf_counter() - started)
     return response
 
 

@@ -29,7 +29,8 @@ UNMATCHED_ROUTE = "unmatched"
 
 HTTP_REQUESTS = Counter(
     "mlapi_http_requests_total",
-    "Responses by route template (unmatched: no route, a 404 or 405) and status code.",
+    "Responses other than predictions' (mlapi_prediction_requests_total counts those), by route"
+    " template (unmatched: no route, a 404 or 405) and status code.",
     ["route", "status"],
 )
 PREDICTION_REQUESTS = Counter(
@@ -53,8 +54,8 @@ PREDICTION_DURATION = Histogram(
 )
 BATCH_SIZE = Histogram(
     "mlapi_prediction_batch_size",
-    "Records per successful prediction request (1 for a single-record body); the sum is the"
-    " number of records predicted.",
+    "Records per successful batch request (a JSON array body; a single-record body is not"
+    " observed, to keep to one histogram observation per request).",
     ["model"],
     buckets=BATCH_SIZE_BUCKETS,
 )
@@ -74,20 +75,25 @@ def route_template(rule):
 
 
 def count_response(response):
-    """After every request: count the response, and a prediction's outcome."""
-    rule = request.url_rule
+    """After every request: count the response once, a prediction's by its outcome."""
+    current = request._get_current_object()  # one context look-up, not one per attribute
+    rule = current.url_rule
     status = response.status_code
-    _http_requests(route_template(rule.rule) if rule else UNMATCHED_ROUTE, status).inc()
-    if request.endpoint == "api.predict":
+    if rule is None:
+        _http_requests(UNMATCHED_ROUTE, status).inc()
+    elif rule.endpoint == "api.predict":
         # Every error response carries a code (errors.error_response).
         outcome = "ok" if status == 200 else g.error_code
-        _prediction_requests(request.view_args["model_name"], outcome).inc()
+        _prediction_requests(current.view_args["model_name"], outcome).inc()
+    else:
+        _http_requests(route_template(rule.rule), status).inc()
     return response
 
 
-def observe_prediction(model_name, records, seconds):
+def observe_prediction(model_name, records, is_batch, seconds):
     _prediction_duration(model_name).observe(seconds)
-    _batch_size(model_name).observe(records)
+    if is_batch:
+        _batch_size(model_name).observe(records)
 
 
 def count_problems(model, problems):
