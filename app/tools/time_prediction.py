@@ -11,8 +11,8 @@ With --metrics it compares, in the same run, a request with the Prometheus
 metrics counted and without (MLAPI_METRICS_PORT=0), in prometheus_client's
 multiprocess mode as under Gunicorn (files in a temporary directory):
 rounds alternate between the two apps, best round each (CPU time of this
-process); "WSGI" calls the
-app with a prepared environ, without the test client's own overhead.
+process); "WSGI" calls the app with a prepared environ, without the test
+client's own overhead.
 """
 
 import argparse
