@@ -6,6 +6,10 @@ Environment:
                      CPUs, see default_workers)
   GUNICORN_REPLICAS  how many replicas share this host's CPUs (default 1);
                      the stack sets it to its replica count
+  MLAPI_METRICS_PORT port of the replica's Prometheus metrics, on all
+                     addresses (default 9000; 0: no metrics)
+  MLAPI_METRICS_DIR  where the workers keep their metrics files (default
+                     /tmp/mlapi-metrics; emptied when the master starts)
 Anything else can still be overridden with Gunicorn's own GUNICORN_CMD_ARGS.
 
 Measurements behind these choices are in BENCHMARKS.md.
@@ -22,6 +26,7 @@ import gevent
 from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers import ggevent
+from mlapi.config import integer_setting, settings_from_env
 from mlapi.request_ids import repeatable_request_id
 
 
@@ -165,6 +170,45 @@ def pre_fork(server, worker):
     # collections paused a worker 17 ms, 4 ms frozen) nor writes to its
     # pages, which stay shared with the master.
     gc.freeze()
+
+
+# Prometheus metrics: the workers count in files of their own, the master
+# serves their sum (mlapi.replica_metrics) on a port of its own, never the
+# API's. prometheus_client picks its multiprocess mode when first imported,
+# by the preloaded app: Gunicorn sets raw_env before loading it, and the
+# hooks import mlapi.replica_metrics only then, not at the top of this file.
+# The port is read as the app reads it, so both agree on whether to count.
+metrics_port = integer_setting(settings_from_env(os.environ), "MLAPI_METRICS_PORT")
+metrics_dir = os.environ.get("MLAPI_METRICS_DIR") or "/tmp/mlapi-metrics"
+raw_env = [f"PROMETHEUS_MULTIPROC_DIR={metrics_dir}"] if metrics_port else []
+
+
+def on_starting(server):
+    if metrics_port:
+        from mlapi import replica_metrics
+
+        # Files of an earlier run would add its counts to this one's. The
+        # preloaded app has written none: it only counts when serving.
+        replica_metrics.clear_directory(metrics_dir)
+
+
+def when_ready(server):
+    if metrics_port:
+        from mlapi import replica_metrics
+
+        server.mlapi_metrics, server.mlapi_metrics_httpd = replica_metrics.serve(server, metrics_port, metrics_dir)
+        server.log.info("Serving metrics at: http://0.0.0.0:%s/metrics", metrics_port)
+
+
+def post_fork(server, worker):
+    if metrics_port:
+        # The master's metrics socket: a worker must not hold it open.
+        server.mlapi_metrics_httpd.socket.close()
+
+
+def child_exit(server, worker):
+    if metrics_port:
+        server.mlapi_metrics.worker_exited(worker.pid)
 
 
 def worker_exit(server, worker):

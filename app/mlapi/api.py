@@ -1,9 +1,11 @@
 """The HTTP endpoints, all under /api."""
 
 import os
+import time
 
 from flask import Blueprint, current_app, jsonify
 
+from . import metrics
 from .errors import ApiError, invalid_input
 from .payload import read_json_body, records_of
 from .registry import SERVED_MODELS
@@ -57,13 +59,19 @@ def show_model(model_name):
 
 @blueprint.post(f"/v1/models/{_MODEL_NAME}/predictions")
 def predict(model_name):
+    started = time.perf_counter()
     model = _loaded_models()[model_name]
     records, is_batch = records_of(read_json_body(), current_app.config["MLAPI_MAX_BATCH"])
     rows, problems = model.schema.features_of_records(records, is_batch)
     if problems:
+        if current_app.config["MLAPI_METRICS_PORT"]:
+            metrics.count_problems(model, problems)
         raise invalid_input(problems)
     results = [model.result(row) for row in rows]
-    return jsonify(results if is_batch else results[0])
+    response = jsonify(results if is_batch else results[0])
+    if current_app.config["MLAPI_METRICS_PORT"]:
+        metrics.observe_prediction(model_name, len(rows), is_batch, time.perf_counter() - started)
+    return response
 
 
 @blueprint.get("/v1/openapi.json")

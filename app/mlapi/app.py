@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from flask import Flask, request
 
-from . import api
+from . import api, metrics
 from .config import normalize_settings, settings_from_env
 from .errors import register_error_handlers
 from .openapi import build_openapi
@@ -42,6 +42,9 @@ def create_app(config=None):
     register_error_handlers(app)
     app.register_blueprint(api.blueprint)
     app.after_request(_add_response_headers)
+    # No metrics port, no counting: nothing would read the samples.
+    if app.config["MLAPI_METRICS_PORT"]:
+        app.after_request(metrics.count_response)
     return app
 
 

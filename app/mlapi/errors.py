@@ -8,7 +8,7 @@ Werkzeug's HTTP errors (404, 405, 413, ...) and unexpected exceptions (500)
 are rendered in the same shape; no traceback ever reaches a client.
 """
 
-from flask import current_app, jsonify
+from flask import current_app, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 # Codes for Werkzeug's errors where its own name reads badly as a code.
@@ -43,6 +43,7 @@ def invalid_input(problems):
 
 
 def error_response(status, error, message, field=None, details=()):
+    g.error_code = error  # the outcome metrics.count_response counts a prediction under
     response = jsonify(error=error, message=message, field=field, details=list(details))
     response.status_code = status
     return response

@@ -1,5 +1,8 @@
 """Constants, payloads and assertions shared by the app tests."""
 
+import http.client
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -107,3 +110,27 @@ VALID_RECORDS = [
     pytest.param(REGRESSOR, sale(PaymentDate="2023-01-01"), id="first-date"),
     pytest.param(REGRESSOR, sale(PaymentDate="2028-12-31"), id="last-date"),
 ]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(port, process, stderr_path):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"gunicorn exited: {stderr_path.read_text()}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        try:
+            connection.request("GET", "/api/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass  # not listening yet
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    pytest.fail("gunicorn did not become ready")

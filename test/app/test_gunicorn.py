@@ -15,13 +15,13 @@ from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
 
 from mlapi import healthcheck
-from mlapi_testing import APP_DIR, CLASSIFIER_URL, SEED_CLASSIFIER_PAYLOAD
+from mlapi_testing import APP_DIR, CLASSIFIER_URL, SEED_CLASSIFIER_PAYLOAD, free_port, wait_until_ready
 
 CONF = APP_DIR / "gunicorn.conf.py"
 
 
 def _settings(monkeypatch, **env):
-    for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_REPLICAS"):
+    for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_REPLICAS", "MLAPI_METRICS_PORT", "MLAPI_METRICS_DIR"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -39,12 +39,31 @@ def test_defaults(monkeypatch):
     assert settings["control_socket_disable"] is True
     assert settings["accesslog"] == "-" and settings["errorlog"] == "-"
     assert settings["logger_class"] is settings["AccessLogger"]
+    assert settings["metrics_port"] == 9000
+    assert settings["raw_env"] == ["PROMETHEUS_MULTIPROC_DIR=/tmp/mlapi-metrics"]  # on the container's tmpfs
 
 
 def test_environment_overrides(monkeypatch):
-    settings = _settings(monkeypatch, GUNICORN_BIND="127.0.0.1:9000", GUNICORN_WORKERS="3", GUNICORN_REPLICAS="8")
+    settings = _settings(
+        monkeypatch, GUNICORN_BIND="127.0.0.1:9000", GUNICORN_WORKERS="3", GUNICORN_REPLICAS="8",
+        MLAPI_METRICS_PORT="9100", MLAPI_METRICS_DIR="/tmp/elsewhere",
+    )
     assert settings["bind"] == ["127.0.0.1:9000"]
     assert settings["workers"] == 3  # an explicit count wins over the share
+    assert settings["metrics_port"] == 9100
+    assert settings["raw_env"] == ["PROMETHEUS_MULTIPROC_DIR=/tmp/elsewhere"]
+
+
+def test_metrics_port_0_turns_metrics_off(monkeypatch):
+    settings = _settings(monkeypatch, MLAPI_METRICS_PORT="0")
+    assert settings["metrics_port"] == 0
+    assert settings["raw_env"] == []  # prometheus_client stays in single-process mode, never used
+
+
+@pytest.mark.parametrize("value", ["-1", "65536", "nine"])
+def test_bad_metrics_port_stops_the_start(monkeypatch, value):
+    with pytest.raises(ValueError, match="MLAPI_METRICS_PORT"):
+        _settings(monkeypatch, MLAPI_METRICS_PORT=value)
 
 
 def test_replicas_share_the_cpus(monkeypatch):
@@ -99,22 +118,18 @@ def test_healthcheck_url_follows_the_bind(bind, url):
     assert healthcheck.health_url({"GUNICORN_BIND": bind}) == url
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(model_dir, tmp_path_factory):
     """A Gunicorn serving the app with the real config; yields (port, path of its stdout)."""
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         GUNICORN_BIND=f"127.0.0.1:{port}",
         GUNICORN_WORKERS="1",
         MLAPI_MODEL_DIR=str(model_dir),
         MLAPI_REPLICA_NAME="gunicorn-test",
+        MLAPI_METRICS_PORT=str(free_port()),
+        MLAPI_METRICS_DIR=str(tmp_path_factory.mktemp("metrics")),
         PYTHONPATH=str(APP_DIR),
     )
     logs = tmp_path_factory.mktemp("gunicorn")
@@ -124,29 +139,11 @@ def server(model_dir, tmp_path_factory):
             env=env, stdout=stdout, stderr=stderr,
         )
     try:
-        _wait_until_ready(port, process, logs / "stderr")
+        wait_until_ready(port, process, logs / "stderr")
         yield port, logs / "stdout"
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_until_ready(port, process, stderr_path):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited: {stderr_path.read_text()}")
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-        try:
-            connection.request("GET", "/api/health")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass  # not listening yet
-        finally:
-            connection.close()
-        time.sleep(0.1)
-    pytest.fail("gunicorn did not become ready")
 
 
 def test_keep_alive_connection_serves_several_requests(server):
@@ -220,15 +217,16 @@ def test_healthcheck_probe(server, monkeypatch):
     port = server[0]
     monkeypatch.setenv("GUNICORN_BIND", f"127.0.0.1:{port}")
     assert healthcheck.main() == 0
-    monkeypatch.setenv("GUNICORN_BIND", f"127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("GUNICORN_BIND", f"127.0.0.1:{free_port()}")
     assert healthcheck.main() == 1
 
 
 def test_workers_exit_cleanly(model_dir, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1",
         MLAPI_MODEL_DIR=str(model_dir), PYTHONPATH=str(APP_DIR),
+        MLAPI_METRICS_PORT=str(free_port()), MLAPI_METRICS_DIR=str(tmp_path / "metrics"),
     )
     with open(tmp_path / "stderr", "w") as stderr:
         process = subprocess.Popen(
@@ -236,7 +234,7 @@ def test_workers_exit_cleanly(model_dir, tmp_path):
             env=env, stdout=subprocess.DEVNULL, stderr=stderr,
         )
     try:
-        _wait_until_ready(port, process, tmp_path / "stderr")  # the one worker has booted
+        wait_until_ready(port, process, tmp_path / "stderr")  # the one worker has booted
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0
