@@ -91,9 +91,14 @@ export function issueCertificate(settings: StackSettings): TlsFiles {
 
 /**
  * The environment of a replica run on this machine: the one the stack sets
- * (appEnvironment), then this machine's bind address, models and Python path.
+ * (appEnvironment), then this machine's bind address, models and Python path,
+ * and a metrics port and directory of its own (replicas in containers each
+ * have theirs; without `metrics`, none: MLAPI_METRICS_PORT 0).
  */
-export function hostReplicaEnv(settings: StackSettings, replica: { port: number; name: string; modelDir: string; pythonPath: string[] }): NodeJS.ProcessEnv {
+export function hostReplicaEnv(
+    settings: StackSettings,
+    replica: { port: number; name: string; modelDir: string; pythonPath: string[]; metrics?: { port: number; dir: string } },
+): NodeJS.ProcessEnv {
     return {
         ...process.env,
         PATH: `${path.join(VENV, "bin")}:${process.env.PATH}`,
@@ -103,6 +108,8 @@ export function hostReplicaEnv(settings: StackSettings, replica: { port: number;
         GUNICORN_BIND: `127.0.0.1:${replica.port}`,
         MLAPI_MODEL_DIR: replica.modelDir,
         MLAPI_REPLICA_NAME: replica.name,
+        MLAPI_METRICS_PORT: String(replica.metrics?.port ?? 0),
+        ...(replica.metrics ? { MLAPI_METRICS_DIR: replica.metrics.dir } : {}),
     };
 }
 
@@ -110,6 +117,8 @@ export interface Replica {
     name: string;
     port: number;
     url: string;
+    /** The replica's Prometheus metrics (its Gunicorn master's own port). */
+    metricsUrl: string;
     logFile: string;
     process: ChildProcess;
     /** Kills the replica's whole process group (SIGKILL: a crash, not a shutdown). */
@@ -163,17 +172,19 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
 
     const replicas: Replica[] = [];
     for (let index = 0; index < settings.replicas; index++) {
-        const port = await freePort();
+        const [port, metricsPort] = [await freePort(), await freePort()];
         const name = `e2e-app-${index + 1}`;
         const logFile = path.join(dir, `${name}.log`);
+        const metrics = { port: metricsPort, dir: path.join(dir, `${name}-metrics`) };
         const env = {
-            ...hostReplicaEnv(settings, { port, name, modelDir, pythonPath: [path.join(PROJECT_ROOT, "app"), path.join(__dirname, "hooks")] }),
+            ...hostReplicaEnv(settings, { port, name, modelDir, pythonPath: [path.join(PROJECT_ROOT, "app"), path.join(__dirname, "hooks")], metrics }),
             ...(options.replicaEnv?.(index) ?? {}),
         };
         const replica: Replica = {
             name,
             port,
             url: `http://127.0.0.1:${port}`,
+            metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
             logFile,
             process: undefined as unknown as ChildProcess,
             kill: async () => stopGroup(replica.process, "SIGKILL"),

@@ -244,6 +244,19 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
             expect([...seen].sort()).toEqual(replicas.map((r) => r.name).sort());
         });
 
+        test("each replica serves its Prometheus metrics on port 9000 inside the container (never published)", () => {
+            for (const replica of replicas) {
+                const scrape = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9000/metrics', timeout=5).read().decode())";
+                const metrics = docker(["exec", replica.name, "python3", "-c", scrape]);
+                expect(metrics).toMatch(/^mlapi_workers [1-9]/m);
+                expect(metrics).toMatch(/^mlapi_model_info\{/m);
+            }
+            // A scraper on the app network finds every replica under the shared alias (Prometheus: dns_sd_configs, type A).
+            const addresses = docker(["exec", proxy.name, "getent", "ahostsv4", APP_ALIAS]).split("\n").map((l) => l.split(/\s+/)[0]);
+            const expected = replicas.map((r) => inspect("container", r.name).NetworkSettings.Networks[appNetwork].IPAddress);
+            expect([...new Set(addresses)].sort()).toEqual(expected.sort());
+        });
+
         test("nginx -t passes inside the running proxy container", () => {
             const result = spawnSync("docker", ["exec", proxy.name, "nginx", "-t", "-c", PROXY_FILES.config, "-e", "stderr"], { encoding: "utf8" });
             expect(result.stderr).toMatch(/test is successful/);

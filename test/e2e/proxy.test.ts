@@ -148,6 +148,23 @@ describe("shielding", () => {
         expect((await get("api/v1/models")).status).toBe(200);
     });
 
+    test("the replicas' metrics are theirs to serve, never the public listener's", async () => {
+        // Each replica's Gunicorn master serves them on its own port ...
+        for (const replica of topo.replicas) {
+            const metrics = await request(replica.metricsUrl);
+            expect(metrics.status).toBe(200);
+            expect(metrics.body).toMatch(/^mlapi_model_info\{.*model="classifier".*\} 1\.0$/m);
+        }
+        // ... and nothing on HTTPS or HTTP answers with them.
+        for (const path of ["metrics", "api/metrics", "api/v1/metrics"]) {
+            const response = await get(path);
+            expect([path, response.status]).toEqual([path, 404]);
+            expect(response.body).not.toMatch(/mlapi_|# HELP/);
+        }
+        const plain = await request(`${topo.httpUrl}metrics`);
+        expect(plain.body).not.toMatch(/mlapi_|# HELP/);
+    });
+
     test("an unknown Host is refused on HTTPS and HTTP", async () => {
         const https = await request(url("api/health"), { ca: topo.tls.trustPem, servername: "localhost", headers: { Host: "evil.example" } });
         expect(https.status).toBe(421);
