@@ -153,7 +153,7 @@ describe("shielding", () => {
         for (const replica of topo.replicas) {
             const metrics = await request(replica.metricsUrl);
             expect(metrics.status).toBe(200);
-            expect(metrics.body).toMatch(/^mlapi_model_info\{.*model="classifier".*\} 1\.0$/m);
+            expect(metrics.body).toMatch(/^mlapi_model_info\{.*model="decision-tree-classifier".*\} 1\.0$/m);
         }
         // ... and nothing on HTTPS or HTTP answers with them.
         for (const path of ["metrics", "api/metrics", "api/v1/metrics"]) {
