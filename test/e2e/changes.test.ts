@@ -18,7 +18,7 @@ import { dockerAsync, engineAnswers, imageBuildArgs, inspect } from "../support/
 import { describeStep, enginePlan } from "../support/enginePlan";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { replayer, Replayer } from "../support/replay";
-import { ProgramRun, plainDeep, RESOURCE_TYPES, runProgram } from "../unit/program";
+import { ProgramRun, RESOURCE_TYPES, runProgram } from "../unit/program";
 import { freePort, PROJECT_ROOT } from "./harness";
 
 jest.setTimeout(10 * 60_000);
@@ -92,7 +92,7 @@ async function variant(base: string, tag: string): Promise<void> {
 
     /** Replays the steps from the current state to `next` under both kinds of client; returns their reports. */
     async function changeUnderLoad(change: string, next: ProgramRun): Promise<TrafficReport[]> {
-        const steps = enginePlan(current.resources, next.resources, plainDeep);
+        const steps = enginePlan(current.resources, next.resources);
         const loads = (["http1-resend", "http2"] as const).map((client) =>
             startPacedLoad({ url: url(current), ca: trust(current, next), connections: 2, ratePerSecond: 30, maxSeconds: 300, client }),
         );
@@ -129,9 +129,9 @@ async function variant(base: string, tag: string): Promise<void> {
         ]);
         await Promise.all([variant(APP_IMAGE, variants.app2), variant(APP_IMAGE, variants.app3), variant(PROXY_IMAGE, variants.proxy2)]);
         config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), appSubnet: freeSubnet() };
-        docker = replayer(images, plainDeep);
+        docker = replayer(images);
         const first = await program({});
-        const lines = await docker.apply(enginePlan([], first.resources, plainDeep));
+        const lines = await docker.apply(enginePlan([], first.resources));
         console.log(["first `pulumi up`, replayed:", ...lines].join("\n  "));
         current = first;
     }, 20 * 60_000);
@@ -222,7 +222,7 @@ async function variant(base: string, tag: string): Promise<void> {
     });
 
     test("`pulumi destroy`, replayed, leaves nothing", async () => {
-        const steps = enginePlan(current.resources, [], plainDeep);
+        const steps = enginePlan(current.resources, []);
         expect(steps.every((s) => s.op === "delete")).toBe(true);
         console.log(steps.map(describeStep).join("\n"));
         await docker.apply(steps);

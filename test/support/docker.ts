@@ -36,6 +36,19 @@ export function dockerAsync(args: string[], options: { cwd?: string } = {}): Pro
     });
 }
 
+/** A docker command, asynchronously (a load keeps running meanwhile), with its exit code and output (stdin from `input`). */
+export function dockerCall(args: string[], input?: Buffer): Promise<{ code: number; logs: string }> {
+    return new Promise((resolve, reject) => {
+        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
+        let logs = "";
+        child.stdout.on("data", (c: Buffer) => (logs += c.toString("utf8")));
+        child.stderr.on("data", (c: Buffer) => (logs += c.toString("utf8")));
+        child.once("error", reject);
+        child.once("close", (code) => resolve({ code: code ?? -1, logs }));
+        child.stdin.end(input);
+    });
+}
+
 /** `docker inspect` of one object, parsed. */
 export function inspect<T = any>(kind: "container" | "network" | "image" | "volume", name: string): T {
     return JSON.parse(docker([kind, "inspect", name]))[0];

@@ -19,7 +19,7 @@
 // - resources gone from the program are deleted at the end, with the old
 //   resources of create-then-delete replacements, dependents before what
 //   they depend on.
-import type { RecordedResource } from "../unit/program";
+import { plainDeep, RecordedResource } from "../unit/program";
 
 export type Step =
     | { op: "create"; resource: RecordedResource }
@@ -27,7 +27,7 @@ export type Step =
     | { op: "delete"; old: RecordedResource; why: "replaced" | "removed" };
 
 /** Inputs as the engine compares them: secrets unwrapped, JSON-equal. */
-function sameInputs(a: RecordedResource, b: RecordedResource, plainDeep: (v: any) => any): boolean {
+function sameInputs(a: RecordedResource, b: RecordedResource): boolean {
     return JSON.stringify(plainDeep(a.inputs)) === JSON.stringify(plainDeep(b.inputs));
 }
 
@@ -44,13 +44,13 @@ function dependentsFirst(olds: RecordedResource[], all: RecordedResource[]): Rec
  * The engine's steps from `before` to `after` (pass an empty list as `before`
  * for a first `pulumi up`, as `after` for `pulumi destroy`).
  */
-export function enginePlan(before: RecordedResource[], after: RecordedResource[], plainDeep: (v: any) => any): Step[] {
+export function enginePlan(before: RecordedResource[], after: RecordedResource[]): Step[] {
     const olds = new Map(before.filter(isCustom).map((r) => [r.name, r]));
     const steps: Step[] = [];
     const deletedEarly = new Set<string>();
     const atEnd: RecordedResource[] = [];
     const replaced = new Set(
-        after.filter(isCustom).filter((r) => olds.has(r.name) && r.type !== IMAGE && !sameInputs(olds.get(r.name)!, r, plainDeep)).map((r) => r.name),
+        after.filter(isCustom).filter((r) => olds.has(r.name) && r.type !== IMAGE && !sameInputs(olds.get(r.name)!, r)).map((r) => r.name),
     );
 
     for (const resource of after.filter(isCustom)) {
@@ -79,7 +79,6 @@ export function enginePlan(before: RecordedResource[], after: RecordedResource[]
                 for (const d of dependentsFirst(before.filter((r) => dependents.has(r.name) && !deletedEarly.has(r.name)), before)) {
                     steps.push({ op: "delete", old: d, why: "replaced" });
                     deletedEarly.add(d.name);
-                    replaced.add(d.name);
                 }
                 steps.push({ op: "delete", old, why: "replaced" });
                 deletedEarly.add(old.name);

@@ -10,10 +10,9 @@
 // images the test built, resource IDs to container names, and each address
 // Docker gave a container under mocks is pinned (`--ip`) so the rendered
 // Nginx config lists the containers that really run.
-import { spawn } from "child_process";
-import { providerUploadArchive } from "./docker";
-import type { Step } from "./enginePlan";
-import type { RecordedResource } from "../unit/program";
+import { dockerCall, providerUploadArchive } from "./docker";
+import { describeStep, Step } from "./enginePlan";
+import { plainDeep, RecordedResource, RESOURCE_TYPES } from "../unit/program";
 
 interface Healthcheck {
     tests: string[];
@@ -117,19 +116,6 @@ export function containerCommands(inputs: Record<string, any>, resolve: (value: 
     return { ...result, create: ["create", ...flags, resolve(inputs.image), ...(inputs.command ?? [])], connect };
 }
 
-/** A docker command, asynchronously (a load keeps running meanwhile), with its exit code and output. */
-export function dockerCall(args: string[], input?: Buffer): Promise<{ code: number; logs: string }> {
-    return new Promise((resolve, reject) => {
-        const child = spawn("docker", args, { stdio: ["pipe", "pipe", "pipe"] });
-        let logs = "";
-        child.stdout.on("data", (c: Buffer) => (logs += c.toString("utf8")));
-        child.stderr.on("data", (c: Buffer) => (logs += c.toString("utf8")));
-        child.once("error", reject);
-        child.once("close", (code) => resolve({ code: code ?? -1, logs }));
-        child.stdin.end(input);
-    });
-}
-
 async function must(args: string[], input?: Buffer): Promise<string> {
     const result = await dockerCall(args, input);
     if (result.code !== 0) throw new Error(`docker ${args.slice(0, 2).join(" ")} failed (${result.code}): ${result.logs.trim()}`);
@@ -137,15 +123,15 @@ async function must(args: string[], input?: Buffer): Promise<string> {
 }
 
 /** Creates, starts and waits for a container as the provider does; a one-shot step must exit 0, as the program checks. */
-export async function createContainer(commands: ContainerCommands): Promise<{ logs?: string }> {
+async function createContainer(commands: ContainerCommands): Promise<void> {
     await must(commands.create);
     for (const args of commands.connect) await must(["network", "connect", ...args]);
     if (commands.uploads) await must(["cp", "-", `${commands.name}:/`], commands.uploads);
-    if (!commands.start) return {};
+    if (!commands.start) return;
     if (commands.attach) {
         const run = await dockerCall(["start", "--attach", commands.name]);
         if (run.code !== 0) throw new Error(`${commands.name} exited with ${run.code}:\n${run.logs.trim()}`);
-        return { logs: run.logs };
+        return;
     }
     await must(["start", commands.name]);
     if (commands.waitSeconds !== undefined) {
@@ -157,11 +143,10 @@ export async function createContainer(commands: ContainerCommands): Promise<{ lo
             await new Promise((r) => setTimeout(r, 250));
         }
     }
-    return {};
 }
 
 /** Stops a container with its grace period (when it has one) and removes it, as the provider's delete does. */
-export async function deleteContainer(name: string, graceSeconds: number): Promise<void> {
+async function deleteContainer(name: string, graceSeconds: number): Promise<void> {
     if (graceSeconds > 0) await must(["stop", `--time=${graceSeconds}`, name]);
     await must(["rm", "--force", "--volumes", name]);
 }
@@ -170,20 +155,25 @@ export interface Replayer {
     /** Runs the steps in order; returns one line per step, with its seconds. */
     apply(steps: Step[]): Promise<string[]>;
     /** Every container, network and volume created and not yet deleted (for a cleanup after a failure). */
-    live(): { kind: "container" | "network" | "volume"; name: string }[];
+    live(): { kind: DockerKind; name: string }[];
 }
+
+type DockerKind = "container" | "network" | "volume";
+
+/** The Docker objects the resource types are, by resource type. */
+const KINDS: Record<string, DockerKind> = { [RESOURCE_TYPES.container]: "container", [RESOURCE_TYPES.network]: "network", [RESOURCE_TYPES.volume]: "volume" };
 
 /**
  * A replayer for one stack. `images` maps each mocked image ID (a docker.Image's
  * repoDigest under mocks) to a real image; add entries before applying the steps
  * of a run that uses new ones.
  */
-export function replayer(images: Map<string, string>, plainDeep: (v: any) => any): Replayer {
+export function replayer(images: Map<string, string>): Replayer {
     /** Container names by mocked resource ID ("<resource name>-id"), for pidMode "container:<id>". */
     const names = new Map<string, string>();
     const subnetted = new Set<string>();
-    const live = new Map<string, { kind: "container" | "network" | "volume"; name: string }>();
-    const track = (kind: "container" | "network" | "volume", name: string) => live.set(`${kind} ${name}`, { kind, name });
+    const live = new Map<string, { kind: DockerKind; name: string }>();
+    const track = (kind: DockerKind, name: string) => live.set(`${kind} ${name}`, { kind, name });
     const resolveValue = (value: string) => {
         if (images.has(value)) return images.get(value)!;
         return value.replace(/^container:(.+)$/, (whole, id) => (names.has(id) ? `container:${names.get(id)}` : whole));
@@ -192,18 +182,18 @@ export function replayer(images: Map<string, string>, plainDeep: (v: any) => any
     async function create(resource: RecordedResource): Promise<void> {
         const inputs = plainDeep(resource.inputs);
         switch (resource.type) {
-            case "docker:index/network:Network": {
+            case RESOURCE_TYPES.network: {
                 const subnet = inputs.ipamConfigs?.[0]?.subnet;
                 await must(["network", "create", ...(inputs.internal ? ["--internal"] : []), ...(subnet ? [`--subnet=${subnet}`] : []), inputs.name]);
                 if (subnet) subnetted.add(inputs.name);
                 track("network", inputs.name);
                 return;
             }
-            case "docker:index/volume:Volume":
+            case RESOURCE_TYPES.volume:
                 await must(["volume", "create", inputs.name]);
                 track("volume", inputs.name);
                 return;
-            case "docker:index/container:Container": {
+            case RESOURCE_TYPES.container: {
                 const address = (network: string) =>
                     subnetted.has(network) ? (resource.state.networkDatas as { networkName: string; ipAddress: string }[]).find((n) => n.networkName === network)?.ipAddress : undefined;
                 const commands = containerCommands(inputs, resolveValue, address);
@@ -213,18 +203,18 @@ export function replayer(images: Map<string, string>, plainDeep: (v: any) => any
                 return;
             }
             default:
-                if (resource.type === "docker:index/image:Image" && !images.has(resource.state.repoDigest)) throw new Error(`no real image for ${resource.name} (${resource.state.repoDigest})`);
+                if (resource.type === RESOURCE_TYPES.image && !images.has(resource.state.repoDigest)) throw new Error(`no real image for ${resource.name} (${resource.state.repoDigest})`);
             // tls resources and images: nothing to do in Docker (images are built by the test beforehand).
         }
     }
 
     async function remove(old: RecordedResource): Promise<void> {
+        const kind = KINDS[old.type];
+        if (!kind) return;
         const inputs = plainDeep(old.inputs);
-        if (old.type === "docker:index/container:Container") await deleteContainer(inputs.name, inputs.destroyGraceSeconds ?? 0);
-        else if (old.type === "docker:index/network:Network") await must(["network", "rm", inputs.name]);
-        else if (old.type === "docker:index/volume:Volume") await must(["volume", "rm", inputs.name]);
-        else return;
-        live.delete(`${old.type.split("/")[1].split(":")[0]} ${inputs.name}`);
+        if (kind === "container") await deleteContainer(inputs.name, inputs.destroyGraceSeconds ?? 0);
+        else await must([kind, "rm", inputs.name]);
+        live.delete(`${kind} ${inputs.name}`);
     }
 
     return {
@@ -232,11 +222,9 @@ export function replayer(images: Map<string, string>, plainDeep: (v: any) => any
             const lines: string[] = [];
             for (const step of steps) {
                 const started = Date.now();
-                if (step.op === "create") await create(step.resource);
-                else if (step.op === "update") await create(step.resource);
-                else await remove(step.old);
-                const what = step.op === "delete" ? `delete ${step.old.name} (${step.why})` : `${step.op} ${step.resource.name}`;
-                lines.push(`${new Date(started).toISOString().slice(11, 23)} ${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+                if (step.op === "delete") await remove(step.old);
+                else await create(step.resource);
+                lines.push(`${new Date(started).toISOString().slice(11, 23)} ${describeStep(step)}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
             }
             return lines;
         },
