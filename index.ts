@@ -36,7 +36,8 @@ const app = new AppTier("app", {
 const nginxConfig = new NginxConfig("proxy-config", {
     certPem: certificate.certPem,
     privateKeyPem: certificate.privateKeyPem,
-    upstreams: app.upstreams,
+    replicas: app.endpoints,
+    appSubnet: settings.appSubnet,
     serverNames: [...settings.certDnsNames, ...settings.certIpAddresses],
     publicHttpsPort: settings.httpsPort,
     limits: settings,
@@ -54,6 +55,7 @@ const proxy = new ReverseProxy("proxy", {
     bindAddress: settings.bindAddress,
     httpsPort: settings.httpsPort,
     httpPort: settings.httpPort,
+    operatorPort: settings.operatorPort,
     memoryMb: settings.proxyMemoryMb,
     upstreamResources: app.containers,
 });
@@ -72,6 +74,7 @@ export = {
     ...(certificate.certRequestPem ? { certificateSigningRequestPem: certificate.certRequestPem } : {}),
     replicaNames: app.containerNames,
     proxyContainerName: proxy.container.name,
+    ...(settings.operatorPort ? { operatorUrl: `http://127.0.0.1:${settings.operatorPort}/` } : {}),
     proxyFilesDigest: proxy.loadedDigest,
     appImage: pulumi.interpolate`${images.appImageName} (${images.appImageId})`,
     proxyImage: pulumi.interpolate`${images.proxyImageName} (${images.proxyImageId})`,

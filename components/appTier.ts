@@ -6,7 +6,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { StackSettings } from "./config";
 import { Hardening, hardenedContainerArgs } from "./hardening";
-import { APP_PORT, APP_USER } from "./layout";
+import { APP_METRICS_PORT, APP_PORT, APP_USER } from "./layout";
 
 export interface AppTierArgs {
     namePrefix: string;
@@ -52,6 +52,7 @@ export function appHardening(args: Pick<AppTierArgs, "replicas" | "workers" | "m
 export function appEnvironment(args: Pick<AppTierArgs, "replicas" | "workers" | "maxBodyBytes">): string[] {
     return [
         `GUNICORN_BIND=0.0.0.0:${APP_PORT}`,
+        `MLAPI_METRICS_PORT=${APP_METRICS_PORT}`,
         `GUNICORN_REPLICAS=${args.replicas}`,
         ...(args.workers > 0 ? [`GUNICORN_WORKERS=${args.workers}`] : []),
         `MLAPI_MAX_BODY_BYTES=${args.maxBodyBytes}`,
@@ -82,19 +83,25 @@ export function replicaName(namePrefix: string, index: number, spec: unknown): s
     return `${namePrefix}-app-${index + 1}-${digest.slice(0, 8)}`;
 }
 
-/** "address:port" of a replica on the app network, from the addresses Docker gave the container. */
-export function upstreamAddress(networkDatas: { networkName: string; ipAddress: string }[], networkName: string): string {
+/** A replica as the proxy reaches it: its container name and its address on the app network. */
+export interface ReplicaEndpoint {
+    name: string;
+    address: string;
+}
+
+/** A replica's address on the app network, from the addresses Docker gave the container. */
+export function appNetworkAddress(networkDatas: { networkName: string; ipAddress: string }[], networkName: string): string {
     const address = networkDatas.find((n) => n.networkName === networkName)?.ipAddress;
     if (!address) throw new pulumi.RunError(`the replica has no address on network ${networkName} (it reported ${JSON.stringify(networkDatas)})`);
-    return `${address}:${APP_PORT}`;
+    return address;
 }
 
 export class AppTier extends pulumi.ComponentResource {
     readonly network: docker.Network;
     readonly containers: docker.Container[];
     readonly containerNames: pulumi.Output<string[]>;
-    /** "address:port" of each replica, for the proxy's upstream list: known once the replicas run. */
-    readonly upstreams: pulumi.Output<string[]>;
+    /** Each replica's name and address, for the proxy's config: known once the replicas run. */
+    readonly endpoints: pulumi.Output<ReplicaEndpoint[]>;
 
     constructor(name: string, args: AppTierArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:app:AppTier", name, {}, opts);
@@ -140,9 +147,11 @@ export class AppTier extends pulumi.ComponentResource {
             this.containers.push(container);
         }
         this.containerNames = pulumi.all(this.containers.map((c) => c.name));
-        this.upstreams = pulumi.all(
-            this.containers.map((c) => pulumi.all([c.networkDatas, this.network.name]).apply(([datas, network]) => upstreamAddress(datas, network))),
+        this.endpoints = pulumi.all(
+            this.containers.map((c) =>
+                pulumi.all([c.name, c.networkDatas, this.network.name]).apply(([containerName, datas, network]) => ({ name: containerName, address: appNetworkAddress(datas, network) })),
+            ),
         );
-        this.registerOutputs({ containerNames: this.containerNames, upstreams: this.upstreams });
+        this.registerOutputs({ containerNames: this.containerNames, endpoints: this.endpoints });
     }
 }

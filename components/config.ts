@@ -37,6 +37,8 @@ export interface StackSettings {
     httpPort: number;
     /** Host address the ports are bound to; 127.0.0.1 keeps the stack private to the machine. */
     bindAddress: string;
+    /** Host port of the operator listener (metrics and status), always on 127.0.0.1 only; 0: not published. */
+    operatorPort: number;
     tlsMode: TlsMode;
     certSubject: CertificateSubject;
     certDnsNames: string[];
@@ -94,6 +96,7 @@ export const DEFAULTS: StackSettings = {
     httpsPort: 443,
     httpPort: 80,
     bindAddress: "127.0.0.1",
+    operatorPort: 9180,
     tlsMode: "self-signed",
     certSubject: {
         country: "KE",
@@ -125,6 +128,7 @@ const INTEGER_BOUNDS = {
     replicas: [1, 32],
     httpsPort: [1, 65535],
     httpPort: [1, 65535],
+    operatorPort: [0, 65535],
     certValidityDays: [1, 825],
     certRenewalDays: [1, 824],
     appWorkers: [0, 64],
@@ -274,6 +278,7 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         replicas: integer("replicas"),
         httpsPort: integer("httpsPort"),
         httpPort: integer("httpPort"),
+        operatorPort: integer("operatorPort"),
         bindAddress: text("bindAddress", DEFAULTS.bindAddress, (v) => (net.isIP(v) ? undefined : "expected an IPv4 or IPv6 address such as 127.0.0.1 (0.0.0.0 exposes the stack on every interface)")),
         tlsMode: oneOf("tlsMode", TLS_MODES, DEFAULTS.tlsMode),
         certSubject: {
@@ -317,6 +322,11 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
     }
     if (settings.httpsPort === settings.httpPort) {
         problems.push(`${name("httpsPort")} and ${name("httpPort")} are both ${settings.httpsPort}: expected two different ports`);
+    }
+    for (const key of ["httpsPort", "httpPort"] as const) {
+        if (settings.operatorPort === settings[key]) {
+            problems.push(`${name("operatorPort")} and ${name(key)} are both ${settings[key]}: expected a port of its own for the operator listener (0 leaves it unpublished)`);
+        }
     }
     if (settings.certDnsNames.length + settings.certIpAddresses.length === 0) {
         problems.push(`${name("certDnsNames")} and ${name("certIpAddresses")} are both empty: the certificate needs at least one name to be valid for`);

@@ -4,6 +4,8 @@
 /** The app image runs Gunicorn as this unprivileged user (created in app/Dockerfile). */
 export const APP_USER = "10001:10001";
 export const APP_PORT = 8000;
+/** Each replica's Prometheus metrics (its Gunicorn master), on the app network only. */
+export const APP_METRICS_PORT = 9000;
 
 /** Debian's www-data: the Nginx image runs as it, never as root (see nginx/Dockerfile). */
 export const PROXY_UID = 33;
@@ -22,6 +24,8 @@ export const PROXY_KEY_MODE = "0640";
 /** Unprivileged ports inside the proxy container; the host's 443/80 map onto them. */
 export const PROXY_HTTPS_PORT = 8443;
 export const PROXY_HTTP_PORT = 8080;
+/** The operator listener (see OperatorListener), published on the host's loopback only. */
+export const PROXY_OPERATOR_PORT = 9180;
 
 /**
  * The rendered config, certificate, key and frontend reach Nginx at deploy

@@ -27,6 +27,39 @@ export interface NginxLimits {
     proxyWorkers: number;
 }
 
+/** A replica as the operator listener knows it: its name and where its API and metrics answer. */
+export interface OperatorReplica {
+    name: string;
+    /** "host:port" of its API (the health check is read there). */
+    api: string;
+    /** "host:port" of its Prometheus metrics (its Gunicorn master). */
+    metrics: string;
+}
+
+/**
+ * The operator listener: plain HTTP for the people and tools that watch the
+ * stack (Nginx's stub_status, each replica's metrics and health by name),
+ * never on the public ports. The stack publishes it on the host's loopback
+ * only and refuses the app network, so a replica cannot read it either.
+ */
+export interface OperatorListener {
+    port: number;
+    /** Client networks (CIDR) refused with 403. */
+    deniedNetworks: string[];
+    replicas: OperatorReplica[];
+}
+
+/** Paths of the operator listener. */
+export const OPERATOR_PATHS = {
+    index: "/",
+    nginxStatus: "/nginx/status",
+    replicaMetrics: (name: string) => `/replicas/${name}/metrics`,
+    replicaHealth: (name: string) => `/replicas/${name}/health`,
+};
+
+/** Container names (Docker's rule), so a replica's name is safe in a location path and in JSON. */
+const REPLICA_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
 export interface NginxConfigInput {
     /** Host names and addresses the site answers to; anything else is refused. */
     serverNames: string[];
@@ -43,6 +76,8 @@ export interface NginxConfigInput {
     nginxVersion: string;
     paths: NginxPaths;
     limits: NginxLimits;
+    /** The operator listener; undefined: none. */
+    operator?: OperatorListener;
 }
 
 /** Version of Nginx in the proxy image (Debian trixie's package). */
@@ -259,6 +294,44 @@ function redirectServer(input: NginxConfigInput): string[] {
     ]);
 }
 
+/**
+ * The operator listener. Its own default server (with reuseport, like the
+ * public ones, so a new proxy binds it beside the old one), not logged (a
+ * scraper every few seconds would drown the access log), short timeouts so a
+ * dead replica answers 502/504 at once.
+ */
+function operatorServer(input: NginxConfigInput, operator: OperatorListener): string[] {
+    for (const replica of operator.replicas) {
+        if (!REPLICA_NAME.test(replica.name)) throw new Error(`the operator listener cannot name a replica ${JSON.stringify(replica.name)}`);
+    }
+    const index = {
+        nginxStatus: OPERATOR_PATHS.nginxStatus,
+        replicas: operator.replicas.map((r) => ({ name: r.name, metrics: OPERATOR_PATHS.replicaMetrics(r.name), health: OPERATOR_PATHS.replicaHealth(r.name) })),
+    };
+    const probe = (target: string) => [
+        `proxy_pass http://${target};`,
+        "proxy_http_version 1.1;",
+        'proxy_set_header Connection "";',
+        "proxy_connect_timeout 1s;",
+        "proxy_read_timeout 3s;",
+        "proxy_next_upstream off;",
+    ];
+    return block("server", [
+        ...listenDirective(input, operator.port, "plain", true),
+        'server_name "";',
+        "access_log off;",
+        ...operator.deniedNetworks.map((network) => `deny ${network};`),
+        "allow all;",
+        ...block(`location = ${OPERATOR_PATHS.index}`, ["default_type application/json;", `return 200 '${JSON.stringify(index)}\\n';`]),
+        ...block(`location = ${OPERATOR_PATHS.nginxStatus}`, ["stub_status;"]),
+        ...operator.replicas.flatMap((r) => [
+            ...block(`location = ${OPERATOR_PATHS.replicaMetrics(r.name)}`, probe(`${r.metrics}/metrics`)),
+            ...block(`location = ${OPERATOR_PATHS.replicaHealth(r.name)}`, probe(`${r.api}/api/health`)),
+        ]),
+        ...block("location /", jsonError(404, "not_found", "The operator listener serves /, /nginx/status and /replicas/<name>/{metrics,health}.")),
+    ]);
+}
+
 function httpSettings(input: NginxConfigInput): string[] {
     const { paths, limits } = input;
     return [
@@ -308,6 +381,7 @@ function httpSettings(input: NginxConfigInput): string[] {
         ...redirectServer(input),
         "",
         ...siteServer(input),
+        ...(input.operator ? ["", ...operatorServer(input, input.operator)] : []),
     ];
 }
 

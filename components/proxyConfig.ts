@@ -6,14 +6,28 @@ import * as fs from "fs";
 import * as path from "path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { ReplicaEndpoint } from "./appTier";
 import { NginxLimits, IMAGE_NGINX_VERSION, renderNginxConfig } from "./nginxConfig";
-import { FRONTEND_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_KEY_MODE, PROXY_RUNTIME_DIR, PROXY_STATIC_ROOT } from "./layout";
+import {
+    APP_METRICS_PORT,
+    APP_PORT,
+    FRONTEND_DIR,
+    PROXY_FILES,
+    PROXY_HTTP_PORT,
+    PROXY_HTTPS_PORT,
+    PROXY_KEY_MODE,
+    PROXY_OPERATOR_PORT,
+    PROXY_RUNTIME_DIR,
+    PROXY_STATIC_ROOT,
+} from "./layout";
 
 export interface NginxConfigArgs {
     certPem: pulumi.Input<string>;
     privateKeyPem: pulumi.Input<string>;
-    /** "address:port" of each app replica. */
-    upstreams: pulumi.Input<pulumi.Input<string>[]>;
+    /** Each app replica's name and address on the app network. */
+    replicas: pulumi.Input<ReplicaEndpoint[]>;
+    /** The app network's subnet, refused by the operator listener. */
+    appSubnet: string;
     serverNames: string[];
     /** Host port users reach HTTPS on (for redirects). */
     publicHttpsPort: number;
@@ -48,10 +62,15 @@ export function deployFilesDigest(configText: string, certPem: string, frontend:
 }
 
 /** The proxy's rendered config for the container, with container paths. */
-export function containerNginxConfig(args: { serverNames: string[]; upstreams: string[]; publicHttpsPort: number; limits: NginxLimits }): string {
+export function containerNginxConfig(args: { serverNames: string[]; replicas: ReplicaEndpoint[]; appSubnet: string; publicHttpsPort: number; limits: NginxLimits }): string {
     return renderNginxConfig({
         serverNames: args.serverNames,
-        upstreams: args.upstreams,
+        upstreams: args.replicas.map((r) => `${r.address}:${APP_PORT}`),
+        operator: {
+            port: PROXY_OPERATOR_PORT,
+            deniedNetworks: [args.appSubnet],
+            replicas: args.replicas.map((r) => ({ name: r.name, api: `${r.address}:${APP_PORT}`, metrics: `${r.address}:${APP_METRICS_PORT}` })),
+        },
         listenHttpsPort: PROXY_HTTPS_PORT,
         listenHttpPort: PROXY_HTTP_PORT,
         publicHttpsPort: args.publicHttpsPort,
@@ -100,8 +119,8 @@ export class NginxConfig extends pulumi.ComponentResource {
 
     constructor(name: string, args: NginxConfigArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:proxy:NginxConfig", name, {}, opts);
-        this.configText = pulumi.output(args.upstreams).apply((upstreams) =>
-            containerNginxConfig({ serverNames: args.serverNames, upstreams, publicHttpsPort: args.publicHttpsPort, limits: args.limits }),
+        this.configText = pulumi.output(args.replicas).apply((replicas) =>
+            containerNginxConfig({ serverNames: args.serverNames, replicas, appSubnet: args.appSubnet, publicHttpsPort: args.publicHttpsPort, limits: args.limits }),
         );
         // Only the key's content is secret, so diffs of the config stay readable.
         this.uploads = proxyUploads<pulumi.Input<string>>({

@@ -11,7 +11,7 @@ import * as crypto from "crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DROPPED_CAPABILITIES, Hardening, LOG_OPTIONS, SECURITY_OPTIONS, hardenedContainerArgs } from "./hardening";
-import { PROXY_DEPLOY_DIR, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_INSTALL_DIR, PROXY_KEY_GROUP, PROXY_USER } from "./layout";
+import { PROXY_DEPLOY_DIR, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_INSTALL_DIR, PROXY_KEY_GROUP, PROXY_OPERATOR_PORT, PROXY_USER } from "./layout";
 
 export interface ReverseProxyArgs {
     namePrefix: string;
@@ -32,6 +32,8 @@ export interface ReverseProxyArgs {
     bindAddress: string;
     httpsPort: number;
     httpPort: number;
+    /** Host port of the operator listener, on 127.0.0.1 whatever bindAddress is; 0: not published. */
+    operatorPort: number;
     memoryMb: number;
     /** Resources that must be in place before a new config is loaded (the replicas it forwards to). */
     upstreamResources: pulumi.Resource[];
@@ -162,6 +164,8 @@ export class ReverseProxy extends pulumi.ComponentResource {
                 ports: [
                     { internal: PROXY_HTTPS_PORT, external: args.httpsPort, ip: args.bindAddress, protocol: "tcp" },
                     { internal: PROXY_HTTP_PORT, external: args.httpPort, ip: args.bindAddress, protocol: "tcp" },
+                    // The operator listener: for this machine only.
+                    ...(args.operatorPort ? [{ internal: PROXY_OPERATOR_PORT, external: args.operatorPort, ip: "127.0.0.1", protocol: "tcp" }] : []),
                 ],
                 labels: [{ label: "mlapi.role", value: "proxy-ports" }],
                 ...hardenedContainerArgs(portHolderHardening()),

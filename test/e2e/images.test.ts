@@ -92,7 +92,8 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
     const proxyConfigFor = (maxBodyKb: number) =>
         containerNginxConfig({
             serverNames: [...DEFAULTS.certDnsNames, ...DEFAULTS.certIpAddresses],
-            upstreams: replicas.map((replica) => `${inspect("container", replica.name).NetworkSettings.Networks[appNetwork].IPAddress}:${APP_PORT}`),
+            replicas: replicas.map((replica) => ({ name: replica.name, address: inspect("container", replica.name).NetworkSettings.Networks[appNetwork].IPAddress })),
+            appSubnet: DEFAULTS.appSubnet,
             publicHttpsPort: httpsPort,
             limits: { ...DEFAULTS, maxBodyKb },
         });

@@ -12,7 +12,6 @@ import * as fs from "fs";
 import * as path from "path";
 import * as zlib from "zlib";
 import { DEFAULTS } from "../../components/config";
-import { APP_PORT } from "../../components/layout";
 import { IMAGE_NGINX_VERSION } from "../../components/nginxConfig";
 import { containerNginxConfig } from "../../components/proxyConfig";
 import { PROJECT_ROOT, startTopology, Topology, VENV, waitFor } from "./harness";
@@ -282,7 +281,8 @@ describe("Nginx config lint (gixy-ng)", () => {
         for (const replicas of [1, 5]) {
             const config = containerNginxConfig({
                 serverNames: [...DEFAULTS.certDnsNames, ...DEFAULTS.certIpAddresses],
-                upstreams: Array.from({ length: replicas }, (_, i) => `10.213.77.${2 + i}:${APP_PORT}`),
+                replicas: Array.from({ length: replicas }, (_, i) => ({ name: `mlapi-dev-app-${i + 1}-0123abcd`, address: `10.213.77.${2 + i}` })),
+                appSubnet: DEFAULTS.appSubnet,
                 publicHttpsPort: DEFAULTS.httpsPort,
                 limits: DEFAULTS,
             });

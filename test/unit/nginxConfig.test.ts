@@ -28,6 +28,11 @@ function hostInput(replicas: number): NginxConfigInput {
     return {
         serverNames: ["localhost", "127.0.0.1"],
         upstreams: Array.from({ length: replicas }, (_, i) => `127.0.0.1:${19000 + i}`),
+        operator: {
+            port: 18180,
+            deniedNetworks: ["10.213.77.0/24"],
+            replicas: Array.from({ length: replicas }, (_, i) => ({ name: `mlapi-dev-app-${i + 1}-0123abcd`, api: `127.0.0.1:${19000 + i}`, metrics: `127.0.0.1:${19100 + i}` })),
+        },
         listenHttpsPort: 18443,
         listenHttpPort: 18080,
         listenAddress: "127.0.0.1",
@@ -65,13 +70,21 @@ describe.each([1, 5])("%i replica(s)", (replicas) => {
     });
 
     test("the container config uses the container's paths and ports (nginx -t on it runs in the image tests)", () => {
-        const upstreams = Array.from({ length: replicas }, (_, i) => `10.213.77.${2 + i}:8000`);
-        const config = containerNginxConfig({ serverNames: ["localhost", "127.0.0.1"], upstreams, publicHttpsPort: 443, limits });
-        for (const upstream of upstreams) expect(config).toContain(`server ${upstream} `);
+        const endpoints = Array.from({ length: replicas }, (_, i) => ({ name: `mlapi-dev-app-${i + 1}-0123abcd`, address: `10.213.77.${2 + i}` }));
+        const config = containerNginxConfig({ serverNames: ["localhost", "127.0.0.1"], replicas: endpoints, appSubnet: "10.213.77.0/24", publicHttpsPort: 443, limits });
+        for (const { name, address } of endpoints) {
+            expect(config).toContain(`server ${address}:8000 `);
+            // The operator listener reaches each replica's metrics and health by name.
+            expect(config).toMatch(new RegExp(`location = /replicas/${name}/metrics \\{\\n\\s+proxy_pass http://${address}:9000/metrics;`));
+            expect(config).toMatch(new RegExp(`location = /replicas/${name}/health \\{\\n\\s+proxy_pass http://${address}:8000/api/health;`));
+        }
+        expect(config).toContain("deny 10.213.77.0/24;");
         expect(config).toContain("http2 on;");
         expect(config).toContain("listen 8443 ssl;");
         // A new Nginx binds the ports beside the old one during an upgrade (once per address, on the default servers).
-        expect(config.match(/^\s*listen \d+.*reuseport;$/gm)).toEqual(["listen 8443 ssl default_server reuseport;", "listen 8080 default_server reuseport;"].map((l) => expect.stringContaining(l)));
+        expect(config.match(/^\s*listen \d+.*reuseport;$/gm)).toEqual(
+            ["listen 8443 ssl default_server reuseport;", "listen 8080 default_server reuseport;", "listen 9180 default_server reuseport;"].map((l) => expect.stringContaining(l)),
+        );
         expect(config).toContain("listen 8080;");
         expect(config).toContain("ssl_certificate_key /etc/nginx/deploy/server.key;");
         expect(config).toContain("return 308 https://$host$request_uri;");
@@ -108,4 +121,38 @@ test("security policy pieces are present", () => {
     ]) {
         expect(config).toContain(piece);
     }
+});
+
+describe("the operator listener", () => {
+    const operatorServer = (config: string) => config.slice(config.indexOf("listen 127.0.0.1:18180"));
+
+    test("is a server of its own: stub_status, the replicas by name, refusing the app network, not logged", () => {
+        const server = operatorServer(renderNginxConfig(hostInput(2)));
+        expect(server).toMatch(/^listen 127\.0\.0\.1:18180 default_server reuseport;\n\s+server_name "";\n\s+access_log off;\n\s+deny 10\.213\.77\.0\/24;\n\s+allow all;/);
+        expect(server).toContain("location = /nginx/status {\n            stub_status;");
+        // Its index names what it serves, as JSON.
+        const index = /location = \/ \{\n\s+default_type application\/json;\n\s+return 200 '(.*)\\n';/.exec(server);
+        expect(JSON.parse(index![1])).toEqual({
+            nginxStatus: "/nginx/status",
+            replicas: [1, 2].map((n) => ({ name: `mlapi-dev-app-${n}-0123abcd`, metrics: `/replicas/mlapi-dev-app-${n}-0123abcd/metrics`, health: `/replicas/mlapi-dev-app-${n}-0123abcd/health` })),
+        });
+    });
+
+    test("nothing of it is on the public servers", () => {
+        const config = renderNginxConfig(hostInput(2));
+        const publicPart = config.slice(0, config.indexOf("listen 127.0.0.1:18180"));
+        for (const piece of ["stub_status", "/replicas/", ":19100", "/metrics"]) expect(publicPart).not.toContain(piece);
+    });
+
+    test("refuses a replica name that is not a container name", () => {
+        const input = hostInput(1);
+        input.operator!.replicas[0].name = "x/../y";
+        expect(() => renderNginxConfig(input)).toThrow(/cannot name a replica "x\/\.\.\/y"/);
+    });
+
+    test("is left out when not asked for", () => {
+        const config = renderNginxConfig({ ...hostInput(1), operator: undefined });
+        expect(config).not.toContain("stub_status");
+        expect(nginxTest(config).ok).toBe(true);
+    });
 });

@@ -214,12 +214,14 @@ describe("default stack", () => {
         }
     });
 
-    test("only the port holder publishes ports (HTTPS and HTTP, on 127.0.0.1); Nginx serves them from its network namespace", () => {
+    test("only the port holder publishes ports (HTTPS, HTTP and the operator listener, on 127.0.0.1); Nginx serves them from its network namespace", () => {
         const holder = portHolder(run);
         expect(holder.inputs.ports).toEqual([
             { internal: 8443, external: 443, ip: "127.0.0.1", protocol: "tcp" },
             { internal: 8080, external: 80, ip: "127.0.0.1", protocol: "tcp" },
+            { internal: 9180, external: 9180, ip: "127.0.0.1", protocol: "tcp" },
         ]);
+        expect(run.outputs.operatorUrl.value).toBe("http://127.0.0.1:9180/");
         expect(holder.inputs.networksAdvanced.map((n: any) => n.name)).toEqual(["mlapi-dev-edge", "mlapi-dev-app"]);
         const proxy = proxyContainer(run);
         expect(proxy.inputs.networkMode).toBe(`container:${holder.name}-id`);
@@ -265,13 +267,22 @@ describe("configuration reaches the resources", () => {
         expect(proxy.inputs.build.args).toEqual({ BASE_IMAGE: "debian:trixie-slim" });
     });
 
+    test("operatorPort 0 publishes no operator listener and has no output for it", async () => {
+        const run = await runProgram({ operatorPort: "0" });
+        expect(portHolder(run).inputs.ports.map((p: any) => p.internal)).toEqual([8443, 8080]);
+        expect(run.outputs).not.toHaveProperty("operatorUrl");
+        // Nginx still runs the listener inside its namespace: the config does not depend on the host port.
+        expect(uploadedFile(run, PROXY_FILES.config)).toContain("stub_status;");
+    });
+
     test("ports, bind address, key algorithm, names and validity", async () => {
         const run = await runProgram({
             httpsPort: "8443", httpPort: "8080", bindAddress: "0.0.0.0", keyAlgorithm: "ECDSA-P384",
             certDnsNames: '["api.example.test"]', certIpAddresses: "127.0.0.1,10.0.0.5", certValidityDays: "30", certRenewalDays: "10",
         });
         expect(run.outputs.url.value).toBe("https://127.0.0.1:8443/");
-        expect(portHolder(run).inputs.ports.map((p: any) => [p.external, p.ip])).toEqual([[8443, "0.0.0.0"], [8080, "0.0.0.0"]]);
+        // The operator listener stays on loopback whatever bindAddress is.
+        expect(portHolder(run).inputs.ports.map((p: any) => [p.external, p.ip])).toEqual([[8443, "0.0.0.0"], [8080, "0.0.0.0"], [9180, "127.0.0.1"]]);
         expect(run.ofType(T.key)[0].inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P384" });
         const cert = run.ofType(T.selfSigned)[0];
         expect(cert.inputs).toMatchObject({ dnsNames: ["api.example.test"], ipAddresses: ["127.0.0.1", "10.0.0.5"], validityPeriodHours: 720, earlyRenewalHours: 240 });
