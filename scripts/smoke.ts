@@ -4,11 +4,10 @@
 //
 //   npm run smoke                       # reads url, certificate, replicas from `pulumi stack output`
 //   npm run smoke -- --url https://127.0.0.1:8443/ --ca ca.pem --replicas 2
-import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as tls from "tls";
 import { certificateFacts, daysLeft } from "../components/certificate";
+import { peerCertificate, stackOutputs } from "./lib/deployed";
 import { MODEL_PATHS, SEED_KEYS, SEED_PAYLOADS, postJson, request } from "../test/support/http";
 
 export interface SmokeOptions {
@@ -35,32 +34,11 @@ async function check(name: string, run: () => Promise<string>): Promise<SmokeChe
     }
 }
 
-function tlsHandshake(options: SmokeOptions): Promise<string> {
-    const target = new URL(options.url);
-    return new Promise((resolve, reject) => {
-        const socket = tls.connect(
-            {
-                host: target.hostname.replace(/^\[|\]$/g, ""),
-                port: Number(target.port || 443),
-                ca: options.trustPem,
-                rejectUnauthorized: !options.insecure,
-                servername: /^[\d.]+$|:/.test(target.hostname) ? undefined : target.hostname,
-                ALPNProtocols: ["h2", "http/1.1"],
-            },
-            () => {
-                const cert = socket.getPeerX509Certificate();
-                const protocol = socket.getProtocol();
-                const alpn = socket.alpnProtocol;
-                socket.end();
-                if (!cert) return reject(new Error("no certificate presented"));
-                const facts = certificateFacts(cert.toString());
-                const verified = socket.authorized ? "verified" : `NOT verified (${socket.authorizationError})`;
-                resolve(`${protocol}, ALPN ${alpn || "none"}, certificate ${verified}, ${daysLeft(facts.notAfter, Date.now())} days left, SHA-256 ${facts.fingerprintSha256}`);
-            },
-        );
-        socket.once("error", reject);
-        socket.setTimeout(10_000, () => socket.destroy(new Error("TLS handshake timed out")));
-    });
+async function tlsHandshake(options: SmokeOptions): Promise<string> {
+    const peer = await peerCertificate(options.url, { ca: options.trustPem, insecure: options.insecure });
+    const facts = certificateFacts(peer.certPem);
+    const verified = peer.authorized ? "verified" : `NOT verified (${peer.authorizationError})`;
+    return `${peer.protocol}, ALPN ${peer.alpn || "none"}, certificate ${verified}, ${daysLeft(facts.notAfter, Date.now())} days left, SHA-256 ${facts.fingerprintSha256}`;
 }
 
 export async function runSmoke(options: SmokeOptions): Promise<SmokeCheck[]> {
@@ -110,11 +88,6 @@ export function trustAnchor(outputs: Record<string, unknown>): string | undefine
     const cert = new crypto.X509Certificate(String(outputs.certificatePem));
     const selfSigned = cert.issuer === cert.subject && cert.verify(cert.publicKey);
     return selfSigned ? cert.toString() : undefined;
-}
-
-function stackOutputs(): Record<string, unknown> {
-    const json = execFileSync("pulumi", ["stack", "output", "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-    return JSON.parse(json);
 }
 
 async function main(argv: string[]): Promise<number> {
