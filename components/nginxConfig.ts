@@ -294,6 +294,11 @@ function redirectServer(input: NginxConfigInput): string[] {
     ]);
 }
 
+/** 1 for a client of a refused network. */
+function operatorClients(operator: OperatorListener): string[] {
+    return block("geo $mlapi_operator_refused", ["default 0;", ...operator.deniedNetworks.map((network) => `${network} 1;`)]);
+}
+
 /**
  * The operator listener. Its own default server (with reuseport, like the
  * public ones, so a new proxy binds it beside the old one), not logged (a
@@ -320,8 +325,11 @@ function operatorServer(input: NginxConfigInput, operator: OperatorListener): st
         ...listenDirective(input, operator.port, "plain", true),
         'server_name "";',
         "access_log off;",
-        ...operator.deniedNetworks.map((network) => `deny ${network};`),
-        "allow all;",
+        // Refused in the rewrite phase, before any location's `return` (which
+        // `deny` in the later access phase would not stop).
+        // (`if` takes no default_type: the server's applies.)
+        "default_type application/json;",
+        ...block("if ($mlapi_operator_refused)", jsonError(403, "forbidden", "The operator listener does not answer this network.").slice(1)),
         ...block(`location = ${OPERATOR_PATHS.index}`, ["default_type application/json;", `return 200 '${JSON.stringify(index)}\\n';`]),
         ...block(`location = ${OPERATOR_PATHS.nginxStatus}`, ["stub_status;"]),
         ...operator.replicas.flatMap((r) => [
@@ -381,7 +389,7 @@ function httpSettings(input: NginxConfigInput): string[] {
         ...redirectServer(input),
         "",
         ...siteServer(input),
-        ...(input.operator ? ["", ...operatorServer(input, input.operator)] : []),
+        ...(input.operator ? ["", ...operatorClients(input.operator), "", ...operatorServer(input, input.operator)] : []),
     ];
 }
 

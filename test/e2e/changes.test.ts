@@ -14,7 +14,7 @@ import * as path from "path";
 import { DEFAULTS, parseSettings } from "../../components/config";
 import { renewalGeneration } from "../../components/certificate";
 import { APP_CONTEXT, PROXY_CONTEXT } from "../../components/images";
-import { dockerAsync, engineAnswers, imageBuildArgs, inspect } from "../support/docker";
+import { dockerAsync, engineAnswers, freeSubnet, imageBuildArgs, inspect } from "../support/docker";
 import { describeStep, enginePlan } from "../support/enginePlan";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { replayer, Replayer } from "../support/replay";
@@ -42,16 +42,6 @@ const DAY = 24 * 3600 * 1000;
 const periodDays = DEFAULTS.certValidityDays - DEFAULTS.certRenewalDays;
 /** The start of a renewal generation, so the whole file runs in one. */
 const NOW = (renewalGeneration(Date.now(), DEFAULTS) + 1) * periodDays * DAY;
-
-/** A free 10.216.x.0/24 for the app network (Docker refuses overlapping subnets). */
-function freeSubnet(): string {
-    const used = spawnSync("bash", ["-c", "docker network inspect $(docker network ls -q) --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}'"], { encoding: "utf8" }).stdout;
-    for (let attempt = 0; attempt < 50; attempt++) {
-        const subnet = `10.216.${crypto.randomInt(0, 256)}.0/24`;
-        if (!used.includes(subnet)) return subnet;
-    }
-    throw new Error("no free 10.216.x.0/24 subnet");
-}
 
 /** An image that differs from `base` only by a label: a new image ID, as a code change makes. */
 async function variant(base: string, tag: string): Promise<void> {
@@ -128,7 +118,7 @@ async function variant(base: string, tag: string): Promise<void> {
             dockerAsync(imageBuildArgs(settings, PROXY_IMAGE, PROXY_CONTEXT), { cwd: PROJECT_ROOT }),
         ]);
         await Promise.all([variant(APP_IMAGE, variants.app2), variant(APP_IMAGE, variants.app3), variant(PROXY_IMAGE, variants.proxy2)]);
-        config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), appSubnet: freeSubnet() };
+        config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), operatorPort: String(await freePort()), appSubnet: freeSubnet() };
         docker = replayer(images);
         const first = await program({});
         const lines = await docker.apply(enginePlan([], first.resources));

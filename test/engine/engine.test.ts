@@ -15,8 +15,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { assess } from "../../scripts/lib/statusReport";
 import { formatReport, runSmoke, trustAnchor } from "../../scripts/smoke";
+import { gatherFacts } from "../../scripts/status";
 import { freePort } from "../e2e/harness";
+import { freeSubnet } from "../support/docker";
 import { request } from "../support/http";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 
@@ -45,17 +48,6 @@ function whyNotRunnable(): string | undefined {
 const skipReason = whyNotRunnable();
 const describeEngine = skipReason ? describe.skip : describe;
 if (skipReason) console.log(`real-engine suite skipped: ${skipReason}`);
-
-/** A private /24 that no Docker network on this engine uses. */
-function freeSubnet(): string {
-    const ids = execFileSync("docker", ["network", "ls", "-q"], { encoding: "utf8" }).split("\n").filter(Boolean);
-    const used = ids.length ? execFileSync("docker", ["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", ...ids], { encoding: "utf8" }) : "";
-    for (let attempt = 0; attempt < 50; attempt++) {
-        const subnet = `10.216.${crypto.randomInt(0, 256)}.0/24`;
-        if (!used.includes(subnet)) return subnet;
-    }
-    throw new Error("no free 10.216.x.0/24 subnet");
-}
 
 /** The names of what Docker holds of the stack: containers, networks, volumes and images. */
 function leftovers(prefix: string): string[] {
@@ -144,6 +136,10 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         const report = formatReport(String(out.url), checks);
         console.log(report);
         expect(checks.filter((c) => !c.ok)).toEqual([]);
+        // npm run status, on the same outputs: nothing needs attention.
+        const status = assess(await gatherFacts(out, { stack: stackName, windowSeconds: 60 }));
+        console.log(status.text);
+        expect(status.attention).toEqual([]);
     }
 
     beforeAll(async () => {
@@ -168,6 +164,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         const config: Record<string, { value: string }> = {
             httpsPort: { value: String(httpsPort) },
             httpPort: { value: String(await freePort()) },
+            operatorPort: { value: String(await freePort()) },
             appSubnet: { value: freeSubnet() },
         };
         // Where the network intercepts TLS, pip in the app image's build needs the CA (as in .ci/run).

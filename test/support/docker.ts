@@ -3,6 +3,7 @@
 // provider's `uploads` send), and a scanner that searches every layer of a
 // saved image for secret material.
 import { spawn, spawnSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -222,4 +223,14 @@ export function findInImage(image: string, needles: string[]): string[] {
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
+}
+
+/** A free 10.216.x.0/24 for the app network (Docker refuses overlapping subnets). */
+export function freeSubnet(): string {
+    const used = spawnSync("bash", ["-c", "docker network inspect $(docker network ls -q) --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}'"], { encoding: "utf8" }).stdout;
+    for (let attempt = 0; attempt < 50; attempt++) {
+        const subnet = `10.216.${crypto.randomInt(0, 256)}.0/24`;
+        if (!used.includes(subnet)) return subnet;
+    }
+    throw new Error("no free 10.216.x.0/24 subnet");
 }

@@ -78,7 +78,7 @@ describe.each([1, 5])("%i replica(s)", (replicas) => {
             expect(config).toMatch(new RegExp(`location = /replicas/${name}/metrics \\{\\n\\s+proxy_pass http://${address}:9000/metrics;`));
             expect(config).toMatch(new RegExp(`location = /replicas/${name}/health \\{\\n\\s+proxy_pass http://${address}:8000/api/health;`));
         }
-        expect(config).toContain("deny 10.213.77.0/24;");
+        expect(config).toContain("10.213.77.0/24 1;");
         expect(config).toContain("http2 on;");
         expect(config).toContain("listen 8443 ssl;");
         // A new Nginx binds the ports beside the old one during an upgrade (once per address, on the default servers).
@@ -128,7 +128,8 @@ describe("the operator listener", () => {
 
     test("is a server of its own: stub_status, the replicas by name, refusing the app network, not logged", () => {
         const server = operatorServer(renderNginxConfig(hostInput(2)));
-        expect(server).toMatch(/^listen 127\.0\.0\.1:18180 default_server reuseport;\n\s+server_name "";\n\s+access_log off;\n\s+deny 10\.213\.77\.0\/24;\n\s+allow all;/);
+        expect(server).toMatch(/^listen 127\.0\.0\.1:18180 default_server reuseport;\n\s+server_name "";\n\s+access_log off;\n\s+default_type application\/json;\n\s+if \(\$mlapi_operator_refused\) \{\n\s+return 403 /);
+        expect(renderNginxConfig(hostInput(2))).toMatch(/geo \$mlapi_operator_refused \{\n\s+default 0;\n\s+10\.213\.77\.0\/24 1;\n\s+\}/);
         expect(server).toContain("location = /nginx/status {\n            stub_status;");
         // Its index names what it serves, as JSON.
         const index = /location = \/ \{\n\s+default_type application\/json;\n\s+return 200 '(.*)\\n';/.exec(server);
