@@ -26,6 +26,8 @@ export const PROXY_HTTPS_PORT = 8443;
 export const PROXY_HTTP_PORT = 8080;
 /** The operator listener (see OperatorListener), published on the host's loopback only. */
 export const PROXY_OPERATOR_PORT = 9180;
+/** The Nginx exporter, on loopback of the proxy's network namespace: only the operator listener reaches it. */
+export const PROXY_EXPORTER_ADDRESS = "127.0.0.1:9113";
 
 /**
  * The rendered config, certificate, key and frontend reach Nginx at deploy

@@ -47,12 +47,15 @@ export interface OperatorListener {
     /** Client networks (CIDR) refused with 403. */
     deniedNetworks: string[];
     replicas: OperatorReplica[];
+    /** "host:port" of a Prometheus exporter of stub_status, served at /nginx/metrics; undefined: none. */
+    nginxExporter?: string;
 }
 
 /** Paths of the operator listener. */
 export const OPERATOR_PATHS = {
     index: "/",
     nginxStatus: "/nginx/status",
+    nginxMetrics: "/nginx/metrics",
     replicaMetrics: (name: string) => `/replicas/${name}/metrics`,
     replicaHealth: (name: string) => `/replicas/${name}/health`,
 };
@@ -311,6 +314,7 @@ function operatorServer(input: NginxConfigInput, operator: OperatorListener): st
     }
     const index = {
         nginxStatus: OPERATOR_PATHS.nginxStatus,
+        ...(operator.nginxExporter ? { nginxMetrics: OPERATOR_PATHS.nginxMetrics } : {}),
         replicas: operator.replicas.map((r) => ({ name: r.name, metrics: OPERATOR_PATHS.replicaMetrics(r.name), health: OPERATOR_PATHS.replicaHealth(r.name) })),
     };
     const probe = (target: string) => [
@@ -332,11 +336,12 @@ function operatorServer(input: NginxConfigInput, operator: OperatorListener): st
         ...block("if ($mlapi_operator_refused)", jsonError(403, "forbidden", "The operator listener does not answer this network.").slice(1)),
         ...block(`location = ${OPERATOR_PATHS.index}`, ["default_type application/json;", `return 200 '${JSON.stringify(index)}\\n';`]),
         ...block(`location = ${OPERATOR_PATHS.nginxStatus}`, ["stub_status;"]),
+        ...(operator.nginxExporter ? block(`location = ${OPERATOR_PATHS.nginxMetrics}`, probe(`${operator.nginxExporter}/metrics`)) : []),
         ...operator.replicas.flatMap((r) => [
             ...block(`location = ${OPERATOR_PATHS.replicaMetrics(r.name)}`, probe(`${r.metrics}/metrics`)),
             ...block(`location = ${OPERATOR_PATHS.replicaHealth(r.name)}`, probe(`${r.api}/api/health`)),
         ]),
-        ...block("location /", jsonError(404, "not_found", "The operator listener serves /, /nginx/status and /replicas/<name>/{metrics,health}.")),
+        ...block("location /", jsonError(404, "not_found", "The operator listener serves /, /nginx/status, /nginx/metrics and /replicas/<name>/{metrics,health}.")),
     ]);
 }
 

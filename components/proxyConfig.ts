@@ -12,6 +12,7 @@ import {
     APP_METRICS_PORT,
     APP_PORT,
     FRONTEND_DIR,
+    PROXY_EXPORTER_ADDRESS,
     PROXY_FILES,
     PROXY_HTTP_PORT,
     PROXY_HTTPS_PORT,
@@ -69,6 +70,7 @@ export function containerNginxConfig(args: { serverNames: string[]; replicas: Re
         operator: {
             port: PROXY_OPERATOR_PORT,
             deniedNetworks: [args.appSubnet],
+            nginxExporter: PROXY_EXPORTER_ADDRESS,
             replicas: args.replicas.map((r) => ({ name: r.name, api: `${r.address}:${APP_PORT}`, metrics: `${r.address}:${APP_METRICS_PORT}` })),
         },
         listenHttpsPort: PROXY_HTTPS_PORT,

@@ -11,7 +11,16 @@ import * as crypto from "crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DROPPED_CAPABILITIES, Hardening, LOG_OPTIONS, SECURITY_OPTIONS, hardenedContainerArgs } from "./hardening";
-import { PROXY_DEPLOY_DIR, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_INSTALL_DIR, PROXY_KEY_GROUP, PROXY_OPERATOR_PORT, PROXY_USER } from "./layout";
+import {
+    PROXY_DEPLOY_DIR,
+    PROXY_EXPORTER_ADDRESS,
+    PROXY_HTTP_PORT,
+    PROXY_HTTPS_PORT,
+    PROXY_INSTALL_DIR,
+    PROXY_KEY_GROUP,
+    PROXY_OPERATOR_PORT,
+    PROXY_USER,
+} from "./layout";
 
 export interface ReverseProxyArgs {
     namePrefix: string;
@@ -113,6 +122,25 @@ export function portHolderHardening(): Hardening {
     return { user: "65534:65534", memoryMb: 16, maxProcesses: 16, tmpfs: { "/tmp": "rw,noexec,nosuid,size=1m" } };
 }
 
+/** The Nginx exporter: nobody, read-only, nothing but the hardening, like the port holder. */
+export function exporterHardening(): Hardening {
+    return { user: "65534:65534", memoryMb: 32, maxProcesses: 32, tmpfs: { "/tmp": "rw,noexec,nosuid,size=1m" } };
+}
+
+/**
+ * Debian's prometheus-nginx-exporter (in the proxy image): it reads
+ * stub_status from the operator listener and serves Prometheus text on the
+ * namespace's loopback, which only the operator listener reaches.
+ */
+export function exporterCommand(): string[] {
+    return [
+        "prometheus-nginx-exporter",
+        `--nginx.scrape-uri=http://127.0.0.1:${PROXY_OPERATOR_PORT}/nginx/status`,
+        `--web.listen-address=${PROXY_EXPORTER_ADDRESS}`,
+        "--nginx.timeout=2s",
+    ];
+}
+
 /** The Nginx container's name: a digest of its settings, so a new one can start beside the old one. */
 export function proxyName(namePrefix: string, spec: unknown): string {
     return `${namePrefix}-proxy-${crypto.createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 8)}`;
@@ -129,6 +157,7 @@ function succeeded(step: docker.Container, what: string, value: pulumi.Input<str
 export class ReverseProxy extends pulumi.ComponentResource {
     readonly container: docker.Container;
     readonly portHolder: docker.Container;
+    readonly exporter: docker.Container;
     readonly edgeNetwork: docker.Network;
     /** The digest of the files the running Nginx has loaded. */
     readonly loadedDigest: pulumi.Output<string>;
@@ -213,6 +242,22 @@ export class ReverseProxy extends pulumi.ComponentResource {
             { parent: this, deleteBeforeReplace: true, dependsOn: [install, this.container] },
         );
         this.loadedDigest = succeeded(reload, "Reloading Nginx with its new files", installed);
+
+        // Nginx's figures for Prometheus, at /nginx/metrics of the operator
+        // listener. Its address is fixed, so a new one (a new proxy image)
+        // replaces it delete-then-create: a scrape or two may miss, no client.
+        this.exporter = new docker.Container(
+            `${name}-exporter`,
+            {
+                name: `${args.namePrefix}-proxy-exporter`,
+                image: args.imageId,
+                command: exporterCommand(),
+                networkMode: pulumi.interpolate`container:${this.portHolder.id}`,
+                labels: [{ label: "mlapi.role", value: "proxy-exporter" }],
+                ...hardenedContainerArgs(exporterHardening()),
+            },
+            { parent: this, deleteBeforeReplace: true },
+        );
         this.registerOutputs({ containerName: this.container.name, portHolderName: this.portHolder.name, loadedDigest: this.loadedDigest });
     }
 }

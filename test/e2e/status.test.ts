@@ -96,6 +96,11 @@ function status(outputsFile: string): { code: number | null; out: string } {
         expect(index.json().replicas.map((r: { name: string }) => r.name)).toEqual(outputs.replicaNames);
         const stub = await request(operator("nginx/status"));
         expect(stub.body).toMatch(/^Active connections: \d+/);
+        // The same figures for Prometheus, from the exporter beside Nginx.
+        const exported = parsePrometheus((await request(operator("nginx/metrics"))).body);
+        expect(exported.find((m) => m.name === "nginx_up")?.value).toBe(1);
+        expect(exported.find((m) => m.name === "nginx_http_requests_total")?.value).toBeGreaterThan(0);
+        expect(exported.map((m) => m.name)).toEqual(expect.arrayContaining(["nginx_connections_active", "nginx_connections_accepted", "nginx_connections_handled"]));
         for (const name of outputs.replicaNames as string[]) expect((await request(operator(`replicas/${name}/health`))).json().status).toBe("ok");
         expect((await request(operator("replicas/nobody/metrics"))).status).toBe(404);
     });

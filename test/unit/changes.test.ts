@@ -142,8 +142,11 @@ test("a new app image with one replica: the new replica serves before the old on
 
 test("a new proxy image is the one change that replaces the Nginx container: the new one starts beside the old, which stops last; the ports stay", async () => {
     const after = await runProgram({}, { now: NOW, images: { "images-proxy": "v2" } });
-    expect(changes(baseline, after)).toEqual({ created: [], deleted: [], replaced: ["proxy-install", "proxy-nginx", "proxy-reload"] });
+    expect(changes(baseline, after)).toEqual({ created: [], deleted: [], replaced: ["proxy-exporter", "proxy-install", "proxy-nginx", "proxy-reload"] });
     expect(containerSteps(baseline, after)).toEqual([
+        // The exporter's address is fixed: the old one goes first (no client uses it).
+        "delete proxy-exporter (replaced)",
+        "create proxy-exporter",
         "delete proxy-reload (replaced)",
         "delete proxy-install (replaced)",
         "create proxy-install",

@@ -13,8 +13,9 @@ const proxyContainer = (run: ProgramRun) => withRole(run, "proxy");
 const filesLoader = (run: ProgramRun) => withRole(run, "proxy-install");
 const uploadedFile = (run: ProgramRun, file: string): string => plain(filesLoader(run).inputs.uploads).find((u: any) => u.file === file).content;
 const portHolder = (run: ProgramRun) => withRole(run, "proxy-ports");
-/** The containers that serve: the replicas and Nginx (not the one-shot steps, nor the sleeping port holder). */
-const runningContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => !c.inputs.attach && c !== portHolder(run));
+const exporter = (run: ProgramRun) => withRole(run, "proxy-exporter");
+/** The containers that serve: the replicas and Nginx (not the one-shot steps, the sleeping port holder or the exporter). */
+const runningContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => !c.inputs.attach && c !== portHolder(run) && c !== exporter(run));
 
 jest.setTimeout(60_000);
 
@@ -31,9 +32,9 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
         expect(run.ofType(T.network)).toHaveLength(2);
         expect(run.ofType(T.volume)).toHaveLength(1);
         expect(appContainers(run)).toHaveLength(replicas);
-        expect(run.ofType(T.container)).toHaveLength(replicas + 4);
+        expect(run.ofType(T.container)).toHaveLength(replicas + 5);
         const custom = run.resources.filter((r) => !r.type.startsWith("mlapi:"));
-        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 4);
+        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 5);
     });
 
     test("replicas are named by number and settings, share an alias, and take Docker's addresses on the internal network", () => {
@@ -227,6 +228,25 @@ describe("default stack", () => {
         expect(proxy.inputs.networkMode).toBe(`container:${holder.name}-id`);
         expect(proxy.inputs.ports).toBeUndefined();
         for (const app of appContainers(run)) expect(app.inputs.ports ?? []).toEqual([]);
+    });
+
+    test("the Nginx exporter reads stub_status from the operator listener and serves only the namespace's loopback, as nobody, hardened", () => {
+        const proxyImage = run.ofType(T.image).find((i) => i.inputs.build.context === "nginx")!.state.repoDigest;
+        expect(exporter(run).inputs).toMatchObject({
+            name: "mlapi-dev-proxy-exporter",
+            image: proxyImage,
+            command: ["prometheus-nginx-exporter", "--nginx.scrape-uri=http://127.0.0.1:9180/nginx/status", "--web.listen-address=127.0.0.1:9113", "--nginx.timeout=2s"],
+            networkMode: `container:${portHolder(run).name}-id`,
+            user: "65534:65534",
+            readOnly: true,
+            capabilities: { drops: ["ALL"] },
+            securityOpts: ["no-new-privileges=true"],
+            restart: "unless-stopped",
+        });
+        expect(exporter(run).inputs.ports).toBeUndefined();
+        expect(exporter(run).options.deleteBeforeReplace).toBe(true);
+        // The operator listener serves what it exports.
+        expect(uploadedFile(run, PROXY_FILES.config)).toMatch(/location = \/nginx\/metrics \{\n\s+proxy_pass http:\/\/127\.0\.0\.1:9113\/metrics;/);
     });
 
     test("the port holder only sleeps, as nobody, hardened, from the base image (a new proxy image leaves it alone)", () => {
