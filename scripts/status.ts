@@ -62,7 +62,7 @@ export async function gatherFacts(outputs: Record<string, unknown>, options: { s
     // The window never reaches back before this Nginx started (an earlier one's log went with it).
     const sinceStart = proxy ? Math.floor((nowMs - Date.parse(proxy.startedAt)) / 1000) : options.windowSeconds;
     const windowSeconds = Math.max(1, Math.min(options.windowSeconds, sinceStart));
-    const [logs, served, operatorIndex, stub, ...perReplica] = await Promise.all([
+    const [logs, served, operatorIndex, stub, exported, ...perReplica] = await Promise.all([
         proxy
             ? run("docker", ["logs", "--since", `${windowSeconds + 1}s`, proxyName], { maxBuffer: 512 << 20 }).then(
                   (r) => accessLogWindow(r.stdout.split("\n"), nowMs, windowSeconds),
@@ -75,6 +75,7 @@ export async function gatherFacts(outputs: Record<string, unknown>, options: { s
         ),
         operatorUrl ? fetchText(operatorUrl) : undefined,
         operatorUrl ? fetchText(new URL("nginx/status", operatorUrl).href) : undefined,
+        operatorUrl ? fetchText(new URL("nginx/metrics", operatorUrl).href) : undefined,
         ...replicaNames.map(async (name: string) =>
             operatorUrl ? Promise.all([fetchText(new URL(`replicas/${name}/health`, operatorUrl).href), fetchText(new URL(`replicas/${name}/metrics`, operatorUrl).href)]) : undefined,
         ),
@@ -104,6 +105,7 @@ export async function gatherFacts(outputs: Record<string, unknown>, options: { s
             name: proxyName,
             container: proxy,
             stub: stub === undefined ? undefined : typeof stub === "string" ? stub : stub.status === 200 ? parseStubStatus(stub.body) : `HTTP ${stub.status}`,
+            exported: exported === undefined ? undefined : typeof exported === "string" ? exported : /^nginx_up 1$/m.test(exported.body) ? true : `HTTP ${exported.status}${exported.status === 200 ? ", nginx_up is not 1" : ""}`,
         },
         portHolder: holderName ? { name: holderName, container: containers.get(holderName) } : undefined,
         operator,

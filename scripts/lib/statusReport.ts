@@ -135,7 +135,8 @@ export interface StatusFacts {
     url: string;
     nowMs: number;
     replicas: ReplicaFacts[];
-    proxy: { name: string; container?: ContainerState; stub?: StubStatus | string };
+    /** stub: Nginx's status page; exported: whether its Prometheus metrics answer (a string: why not). */
+    proxy: { name: string; container?: ContainerState; stub?: StubStatus | string; exported?: true | string };
     /** The port holder's container (the ports and networks). */
     portHolder?: { name: string; container?: ContainerState };
     /** What the operator listener says it serves (undefined: not published). */
@@ -243,6 +244,7 @@ export function assess(facts: StatusFacts): StatusReport {
     }
     const stub = typeof facts.proxy.stub === "object" ? facts.proxy.stub : undefined;
     if (typeof facts.proxy.stub === "string") attention.push(`Nginx's status could not be read: ${facts.proxy.stub}`);
+    if (typeof facts.proxy.exported === "string") attention.push(`Nginx's Prometheus metrics (the exporter) could not be read: ${facts.proxy.exported}`);
     if (facts.operator?.error) attention.push(`the operator listener ${facts.operator.url} did not answer: ${facts.operator.error}`);
     const routed = facts.operator?.replicaNames;
     const names = facts.replicas.map((r) => r.name);
