@@ -22,5 +22,11 @@ module.exports = {
             transform: { "^.+\\.ts$": tsJest },
             testMatch: ["<rootDir>/test/engine/**/*.test.ts"],
         },
+        {
+            displayName: "swarm",
+            testEnvironment: "node",
+            transform: { "^.+\\.ts$": tsJest },
+            testMatch: ["<rootDir>/test/swarm/**/*.test.ts"],
+        },
     ],
 };

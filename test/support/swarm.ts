@@ -1,0 +1,773 @@
+// A real multi-node Docker Swarm on this one machine, for the swarm tests:
+// N Docker daemons, each in its own network namespace, joined by veth pairs
+// to one host bridge on a private subnet, plus a plain-HTTP registry (Debian's
+// `docker-registry`) in a namespace of its own that every node pulls from.
+//
+// Everything a cluster makes is named by one id: namespaces
+// `mlswarm-<id>-n<i>` and `mlswarm-<id>-reg`, links `mlswarm<id>b` (the
+// bridge) and `mlswarm<id>h<i>` (host ends of the veths), the iptables rule
+// commented `mlswarm-<id>`, cgroups `mlswarm-<id>-n<i>` (each daemon's
+// cgroup-parent) and the directory `<tmp>/mlswarm-<id>` (data roots, exec
+// roots, sockets, configs, logs and the registry's storage). teardown()
+// removes all of it; sweepSwarms() removes whatever an earlier run whose
+// process is gone left behind (a crash, a SIGKILL), so it never poisons the
+// next one.
+//
+// What this machine needs (checked by swarmProblems()): root, dockerd,
+// docker-proxy, nsenter, ip, iptables, docker-registry and skopeo (Debian
+// packages docker.io, util-linux, iproute2, iptables, docker-registry,
+// skopeo), and a host Docker engine holding the images to push.
+//
+// Why it is made this way:
+// - daemons start under `nsenter --net=...`, not `ip netns exec`, which
+//   remounts /sys in a new mount namespace and hides the cgroup mounts
+//   ("Devices cgroup isn't mounted"). So the daemons share the host's mount
+//   namespace: their overlay and nsfs mounts are visible here and are
+//   unmounted by teardown when a daemon could not do it itself;
+// - `--bridge none --iptables=false`: the node daemons never touch the host's
+//   firewall or docker0; the only rule made is one ACCEPT within the bridge
+//   in DOCKER-USER, since the host engine's FORWARD policy is DROP and bridged
+//   traffic goes through iptables here. With no default bridge, a task only
+//   has a network (and a `mode=host` published port only gets its
+//   docker-proxy) when the service joins an overlay network;
+// - the node namespaces have no default route: their tasks reach nothing but
+//   the bridge's subnet; all traffic stays on this machine;
+// - this kernel has no IPVS: Swarm's virtual IPs and the ingress routing
+//   mesh do not work, `--endpoint-mode dnsrr` and `mode=host` ports do;
+// - every daemon reports this machine's hostname: nodes are told apart by
+//   their ID and the node label `mlswarm.node=n<i>`, never by hostname;
+// - images go from the host engine to the registry with `skopeo copy
+//   docker-daemon:... docker://...` (measured: 4.4 s for the 174 MB app
+//   image, against 17 s for `docker save` into a node daemon, `docker load`
+//   and `docker push` from there); the host engine cannot push itself, as
+//   the registry is not in its insecure-registries;
+// - Swarm's ports between the namespaces (2377/tcp, 7946/tcp+udp, 4789/udp
+//   VXLAN) need nothing beyond the one bridge rule; the veths keep MTU 1500,
+//   so the overlay's 1450 fits;
+// - measured here (3 nodes, the 174 MB app image): create 2-2.5 s, push of
+//   the app and base images 5-9 s, teardown 3-5 s with `tmpfsSize` (2-12 s
+//   more on this machine's disk, deleting the pulled layers).
+import { ChildProcess, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { docker, dockerAsync } from "./docker";
+import { request } from "./http";
+import { sleep, startGroup, stopGroup } from "./processes";
+
+export const SWARM_PREFIX = "mlswarm";
+/** The node label that names each node (n0, n1, ...): the only reliable way to tell them apart. */
+export const NODE_LABEL = "mlswarm.node";
+export const REGISTRY_PORT = 5000;
+/** The underlay subnets are 10.231.X.0/24; overlay networks come from this pool instead. */
+const UNDERLAY_PREFIX = "10.231";
+export const OVERLAY_ADDRESS_POOL = "10.232.0.0/16";
+const HOST_OCTET = 1;
+const REGISTRY_OCTET = 5;
+const NODE_OCTET_BASE = 11;
+const CGROUP_ROOT = "/sys/fs/cgroup";
+const NETNS_DIR = "/var/run/netns";
+
+/** Program and package for every command the harness runs. */
+const TOOLS: Record<string, string> = {
+    dockerd: "docker.io",
+    "docker-proxy": "docker.io",
+    docker: "docker.io",
+    nsenter: "util-linux",
+    ip: "iproute2",
+    iptables: "iptables",
+    "docker-registry": "docker-registry",
+    skopeo: "skopeo",
+    mount: "mount",
+    umount: "mount",
+};
+
+export interface SwarmOptions {
+    /** Daemons in the swarm (default 3). */
+    nodes?: number;
+    /** How many of them are managers (default 1; n0 .. n<managers-1>). */
+    managers?: number;
+    /**
+     * Puts the cluster's directory (data roots, registry storage) on a tmpfs of
+     * this size (e.g. "4g"): faster pulls and a teardown that does not wait on
+     * deleting every layer from disk, for memory.
+     */
+    tmpfsSize?: string;
+    /** Seconds a daemon gets to stop after SIGTERM before SIGKILL (default 20). */
+    stopGraceSeconds?: number;
+}
+
+export interface SwarmNode {
+    /** n0, n1, ...: also its `mlswarm.node` label. */
+    name: string;
+    role: "manager" | "worker";
+    /** Its address on the bridge (advertise and data-path address). */
+    address: string;
+    netns: string;
+    /** `unix://...`, for `docker -H`. */
+    host: string;
+    dir: string;
+    /** Swarm node ID. */
+    id: string;
+    pid: number;
+}
+
+export interface Swarm {
+    id: string;
+    dir: string;
+    bridge: string;
+    subnet: string;
+    /** The host's own address on the bridge. */
+    hostAddress: string;
+    /** `address:port` of the registry, as image references name it. */
+    registry: string;
+    nodes: SwarmNode[];
+    manager: SwarmNode;
+    /** `docker -H <node> ...args`, synchronously (trimmed stdout; throws with stderr). */
+    docker(node: SwarmNode, args: string[], input?: string | Buffer): string;
+    /** The same, without blocking the event loop. */
+    dockerAsync(node: SwarmNode, args: string[]): Promise<string>;
+    /** Copies `hostImage` from the host engine to the registry as `name` (repo:tag); returns the reference nodes pull. */
+    pushImage(hostImage: string, name: string): Promise<string>;
+    /**
+     * Stops one node's daemon by its PID (a node loss): SIGTERM stops it as an
+     * operator would, SIGKILL as a crash would (its tasks' processes are left
+     * to teardown). Resolves once the daemon has exited.
+     */
+    stopNode(node: SwarmNode, signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+    /** Seconds each phase of createSwarm took. */
+    timings: Record<string, number>;
+    /** Stops and removes everything; never throws for one step, throws at the end with what is left. Idempotent. */
+    teardown(): Promise<TeardownReport>;
+}
+
+export interface TeardownReport {
+    seconds: number;
+    /** Seconds from the start of the teardown at which each step ended. */
+    phases: Record<string, number>;
+    /** Daemons that needed SIGKILL. */
+    killed: string[];
+    /** What remained afterwards (empty when clean). */
+    leftovers: string[];
+    errors: string[];
+}
+
+function run(command: string, args: string[], options: { input?: string; allowFail?: boolean; timeoutMs?: number } = {}): { code: number; stdout: string; stderr: string } {
+    const result = spawnSync(command, args, { input: options.input, encoding: "utf8", timeout: options.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024 });
+    const code = result.status ?? -1;
+    if (code !== 0 && !options.allowFail) {
+        throw new Error(`${command} ${args.join(" ")} failed (${result.status ?? result.signal}): ${(result.stderr || String(result.error ?? "")).trim()}`);
+    }
+    return { code, stdout: result.stdout ?? "", stderr: result.stderr ?? "" };
+}
+
+function onPath(program: string): boolean {
+    return run("sh", ["-c", `command -v ${program}`], { allowFail: true }).code === 0;
+}
+
+/** Why a swarm cannot be made here (undefined when it can): not root, a missing program (with its Debian package), no host engine. */
+export function swarmProblems(): string | undefined {
+    if (process.platform !== "linux") return "needs Linux (network namespaces)";
+    if (process.getuid?.() !== 0) return "needs root (network namespaces, veths, iptables, dockerd)";
+    const missing = Object.entries(TOOLS).filter(([program]) => !onPath(program));
+    if (missing.length) return `missing ${missing.map(([p, pkg]) => `${p} (Debian package ${pkg})`).join(", ")}`;
+    if (run("docker", ["info"], { allowFail: true, timeoutMs: 20_000 }).code !== 0) return "no host Docker engine answers (docker info failed)";
+    return undefined;
+}
+
+/** Installs the Debian packages of missing programs with apt-get, when root; returns what it could not install. */
+export function ensureSwarmTools(): string | undefined {
+    const packages = [...new Set(Object.entries(TOOLS).filter(([program]) => !onPath(program)).map(([, pkg]) => pkg))];
+    if (!packages.length) return undefined;
+    if (process.getuid?.() !== 0) return `not root: cannot install ${packages.join(", ")}`;
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    const install = () =>
+        spawnSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...packages], { env, encoding: "utf8", timeout: 300_000 });
+    let result = install();
+    if (result.status !== 0) {
+        spawnSync("apt-get", ["update", "-q"], { env, encoding: "utf8", timeout: 300_000 });
+        result = install();
+    }
+    // On a systemd machine the package starts its own registry on :5000; the tests run theirs.
+    spawnSync("systemctl", ["disable", "--now", "docker-registry"], { stdio: "ignore" });
+    return result.status === 0 ? undefined : `apt-get install ${packages.join(" ")} failed: ${(result.stderr || "").trim().slice(-500)}`;
+}
+
+const names = (id: string) => ({
+    dir: path.join(os.tmpdir(), `${SWARM_PREFIX}-${id}`),
+    bridge: `${SWARM_PREFIX}${id}b`,
+    hostVeth: (n: string) => `${SWARM_PREFIX}${id}h${n}`,
+    peerVeth: (n: string) => `${SWARM_PREFIX}${id}p${n}`,
+    netns: (n: string) => `${SWARM_PREFIX}-${id}-${n}`,
+    cgroup: (n: string) => `${SWARM_PREFIX}-${id}-${n}`,
+    comment: `${SWARM_PREFIX}-${id}`,
+});
+
+/** The chain the bridge rule goes in: DOCKER-USER when the host engine made it (it jumps there before its DROP), else FORWARD. */
+function forwardChain(): string {
+    return run("iptables", ["-S", "DOCKER-USER"], { allowFail: true }).code === 0 ? "DOCKER-USER" : "FORWARD";
+}
+
+function bridgeRule(id: string): string[] {
+    const n = names(id);
+    return ["-i", n.bridge, "-o", n.bridge, "-m", "comment", "--comment", n.comment, "-j", "ACCEPT"];
+}
+
+/** A free 10.231.X.0/24: no route of the host's falls in it. */
+function freeSubnet(): string {
+    const routes = run("ip", ["-4", "route", "show"]).stdout;
+    for (let attempt = 0; attempt < 64; attempt++) {
+        const x = crypto.randomInt(0, 256);
+        if (!routes.includes(`${UNDERLAY_PREFIX}.${x}.`)) return `${UNDERLAY_PREFIX}.${x}`;
+    }
+    throw new Error(`no free ${UNDERLAY_PREFIX}.X.0/24 among the host's routes`);
+}
+
+/** A namespace joined to the bridge by a veth pair, its end named eth0, with `address`/24 and loopback up. */
+function addNamespace(id: string, node: string, address: string): string {
+    const n = names(id);
+    const netns = n.netns(node);
+    run("ip", ["netns", "add", netns]);
+    run("ip", ["link", "add", n.hostVeth(node), "type", "veth", "peer", "name", n.peerVeth(node)]);
+    run("ip", ["link", "set", n.peerVeth(node), "netns", netns]);
+    run("ip", ["link", "set", n.hostVeth(node), "master", n.bridge, "up"]);
+    run("ip", ["-n", netns, "link", "set", n.peerVeth(node), "name", "eth0"]);
+    run("ip", ["-n", netns, "addr", "add", `${address}/24`, "dev", "eth0"]);
+    run("ip", ["-n", netns, "link", "set", "eth0", "up"]);
+    run("ip", ["-n", netns, "link", "set", "lo", "up"]);
+    return netns;
+}
+
+function logTail(file: string, chars = 3000): string {
+    try {
+        return fs.readFileSync(file, "utf8").slice(-chars);
+    } catch {
+        return "(no log)";
+    }
+}
+
+async function waitUntil<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+        try {
+            const value = await probe();
+            if (value !== undefined) return value;
+        } catch (error) {
+            lastError = error;
+        }
+        await sleep(intervalMs);
+    }
+    throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+}
+
+function ownerFile(dir: string): string {
+    return path.join(dir, "owner.pid");
+}
+
+/**
+ * Makes a swarm of `nodes` daemons (n0 .. n<managers-1> managers, the rest
+ * workers) and its registry. Sweeps earlier runs' leftovers first. On any
+ * failure it tears down what it made and rethrows.
+ */
+export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
+    const nodeCount = options.nodes ?? 3;
+    const managerCount = options.managers ?? 1;
+    if (nodeCount < 1 || nodeCount > 9 || managerCount < 1 || managerCount > nodeCount) throw new Error(`bad swarm shape: ${nodeCount} nodes, ${managerCount} managers`);
+    await sweepSwarms();
+
+    const id = crypto.randomBytes(2).toString("hex");
+    const n = names(id);
+    const timings: Record<string, number> = {};
+    let phaseStart = Date.now();
+    const phase = (name: string) => {
+        timings[name] = (Date.now() - phaseStart) / 1000;
+        phaseStart = Date.now();
+    };
+    const base = freeSubnet();
+    const subnet = `${base}.0/24`;
+    const hostAddress = `${base}.${HOST_OCTET}`;
+    const registry = `${base}.${REGISTRY_OCTET}:${REGISTRY_PORT}`;
+    const children = new Map<string, ChildProcess>();
+    const nodes: SwarmNode[] = [];
+    const grace = (options.stopGraceSeconds ?? 20) * 1000;
+
+    let tornDown: Promise<TeardownReport> | undefined;
+    const teardown = () => (tornDown ??= teardownCluster(id, children, grace));
+
+    fs.mkdirSync(n.dir, { mode: 0o700 });
+    try {
+        if (options.tmpfsSize) run("mount", ["-t", "tmpfs", "-o", `size=${options.tmpfsSize},mode=0700`, `${SWARM_PREFIX}-${id}`, n.dir]);
+        fs.writeFileSync(ownerFile(n.dir), `${process.pid}\n`);
+        // The network: a bridge on the host, accepted within itself.
+        run("ip", ["link", "add", n.bridge, "type", "bridge"]);
+        run("ip", ["addr", "add", `${hostAddress}/24`, "dev", n.bridge]);
+        run("ip", ["link", "set", n.bridge, "up"]);
+        run("iptables", ["-I", forwardChain(), ...bridgeRule(id)]);
+
+        // The registry, in its own namespace, plain HTTP, storage in the cluster's directory.
+        const regDir = path.join(n.dir, "registry");
+        fs.mkdirSync(path.join(regDir, "data"), { recursive: true });
+        fs.writeFileSync(
+            path.join(regDir, "config.yml"),
+            [
+                "version: 0.1",
+                "log:",
+                "  level: warn",
+                "storage:",
+                "  filesystem:",
+                `    rootdirectory: ${path.join(regDir, "data")}`,
+                "  delete:",
+                "    enabled: true",
+                "http:",
+                `  addr: ${registry}`,
+                `  secret: ${crypto.randomBytes(16).toString("hex")}`,
+                "",
+            ].join("\n"),
+        );
+        const regNetns = addNamespace(id, "reg", `${base}.${REGISTRY_OCTET}`);
+        const regLog = path.join(regDir, "registry.log");
+        children.set(
+            "registry",
+            startGroup("nsenter", [`--net=${NETNS_DIR}/${regNetns}`, "docker-registry", "serve", path.join(regDir, "config.yml")], { logFile: regLog }),
+        );
+
+        // The daemons, each in its namespace, with its own roots, socket, config and cgroup parent.
+        for (let i = 0; i < nodeCount; i++) {
+            const name = `n${i}`;
+            const address = `${base}.${NODE_OCTET_BASE + i}`;
+            const netns = addNamespace(id, name, address);
+            const dir = path.join(n.dir, name);
+            fs.mkdirSync(dir);
+            const config = path.join(dir, "daemon.json");
+            fs.writeFileSync(
+                config,
+                JSON.stringify(
+                    {
+                        "insecure-registries": [registry],
+                        "cgroup-parent": `/${n.cgroup(name)}`,
+                        labels: [`${NODE_LABEL}=${name}`],
+                        "shutdown-timeout": 2,
+                        "log-level": "warn",
+                    },
+                    null,
+                    2,
+                ),
+            );
+            const host = `unix://${path.join(dir, "docker.sock")}`;
+            const child = startGroup(
+                "nsenter",
+                [
+                    `--net=${NETNS_DIR}/${netns}`,
+                    "dockerd",
+                    "--data-root", path.join(dir, "data"),
+                    "--exec-root", path.join(dir, "exec"),
+                    "--pidfile", path.join(dir, "docker.pid"),
+                    "-H", host,
+                    "--config-file", config,
+                    "--bridge", "none",
+                    "--iptables=false",
+                ],
+                { logFile: path.join(dir, "dockerd.log") },
+            );
+            children.set(name, child);
+            nodes.push({ name, role: i < managerCount ? "manager" : "worker", address, netns, host, dir, id: "", pid: child.pid! });
+        }
+        phase("network, registry and daemons started");
+
+        await waitUntil(
+            "the registry to answer",
+            async () => {
+                const reg = children.get("registry")!;
+                if (reg.exitCode !== null) throw new Error(`docker-registry exited (${reg.exitCode}): ${logTail(regLog)}`);
+                return (await request(`http://${registry}/v2/`, { timeoutMs: 2000 })).status === 200 ? true : undefined;
+            },
+            20_000,
+        );
+        await Promise.all(
+            nodes.map((node) =>
+                waitUntil(
+                    `dockerd ${node.name} to answer`,
+                    async () => {
+                        const child = children.get(node.name)!;
+                        if (child.exitCode !== null) throw new Error(`dockerd ${node.name} exited (${child.exitCode}): ${logTail(path.join(node.dir, "dockerd.log"))}`);
+                        return (await dockerAsync(["-H", node.host, "version", "--format", "{{.Server.Version}}"]).catch(() => undefined)) ? true : undefined;
+                    },
+                    60_000,
+                ),
+            ),
+        );
+        phase("daemons answering");
+
+        // The swarm: init on the first manager, the rest join with their token.
+        const [first, ...rest] = nodes;
+        docker([
+            "-H", first.host, "swarm", "init",
+            "--advertise-addr", first.address,
+            "--listen-addr", `${first.address}:2377`,
+            "--data-path-addr", first.address,
+            "--default-addr-pool", OVERLAY_ADDRESS_POOL,
+        ]);
+        const tokens = {
+            manager: docker(["-H", first.host, "swarm", "join-token", "-q", "manager"]),
+            worker: docker(["-H", first.host, "swarm", "join-token", "-q", "worker"]),
+        };
+        for (const node of rest) {
+            docker([
+                "-H", node.host, "swarm", "join",
+                "--token", tokens[node.role],
+                "--advertise-addr", node.address,
+                "--listen-addr", `${node.address}:2377`,
+                "--data-path-addr", node.address,
+                `${first.address}:2377`,
+            ]);
+        }
+        for (const node of nodes) node.id = docker(["-H", node.host, "info", "--format", "{{.Swarm.NodeID}}"]);
+        await waitUntil(
+            `${nodeCount} nodes Ready`,
+            () => {
+                const lines = docker(["-H", first.host, "node", "ls", "--format", "{{.ID}} {{.Status}}"]).split("\n");
+                return lines.filter((l) => l.endsWith(" Ready")).length === nodeCount ? true : undefined;
+            },
+            60_000,
+        );
+        for (const node of nodes) docker(["-H", first.host, "node", "update", "--label-add", `${NODE_LABEL}=${node.name}`, node.id]);
+        phase("swarm formed");
+
+        const swarm: Swarm = {
+            id,
+            dir: n.dir,
+            bridge: n.bridge,
+            subnet,
+            hostAddress,
+            registry,
+            nodes,
+            manager: first,
+            timings,
+            docker: (node, args, input) => docker(["-H", node.host, ...args], input),
+            dockerAsync: (node, args) => dockerAsync(["-H", node.host, ...args]),
+            pushImage: async (hostImage, name) => {
+                const reference = `${registry}/${name}`;
+                const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+                    const child = startGroup("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", `docker-daemon:${hostImage}`, `docker://${reference}`], { logFile: "pipe" });
+                    let stderr = "";
+                    child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+                    child.stdout?.resume();
+                    child.once("error", reject);
+                    child.once("close", (code) => resolve({ code, stderr }));
+                });
+                if (result.code !== 0) throw new Error(`skopeo copy ${hostImage} -> ${reference} failed (${result.code}): ${result.stderr.trim()}`);
+                return reference;
+            },
+            stopNode: async (node, signal = "SIGTERM") => {
+                const child = children.get(node.name);
+                if (!child) throw new Error(`no daemon ${node.name} in swarm ${id}`);
+                await stopGroup(child, signal, grace);
+            },
+            teardown,
+        };
+        return swarm;
+    } catch (error) {
+        const report = await teardown().catch((e: unknown) => ({ leftovers: [String(e)] }) as TeardownReport);
+        throw new Error(`createSwarm failed: ${error instanceof Error ? error.message : String(error)}${report.leftovers.length ? `; left: ${report.leftovers.join("; ")}` : ""}`);
+    }
+}
+
+async function teardownCluster(id: string, children: Map<string, ChildProcess>, graceMs: number): Promise<TeardownReport> {
+    const started = Date.now();
+    const killed: string[] = [];
+    const errors: string[] = [];
+    const phases: Record<string, number> = {};
+    // Daemons first, all at once: SIGTERM lets each stop its containers and unmount what it mounted.
+    await Promise.all(
+        [...children].filter(([name]) => name !== "registry").map(async ([name, child]) => {
+            const timer = setTimeout(() => killed.push(name), graceMs);
+            await stopGroup(child, "SIGTERM", graceMs).catch((e: unknown) => errors.push(`stopping ${name}: ${String(e)}`));
+            clearTimeout(timer);
+            phases[`stop ${name}`] = (Date.now() - started) / 1000;
+        }),
+    );
+    const registry = children.get("registry");
+    if (registry) await stopGroup(registry, "SIGTERM", 5000).catch((e: unknown) => errors.push(`stopping the registry: ${String(e)}`));
+    phases["processes stopped"] = (Date.now() - started) / 1000;
+    // Then whatever is left, as for a crashed run.
+    errors.push(...(await removeCluster(id)));
+    phases["removed"] = (Date.now() - started) / 1000;
+    const left = leftovers(id);
+    return { seconds: (Date.now() - started) / 1000, phases, killed, leftovers: left, errors };
+}
+
+/** Processes whose command line names the cluster's directory (dockerd, containerd, shims, docker-proxy, the registry). */
+function clusterProcesses(id: string): number[] {
+    const needle = names(id).dir + "/";
+    const pids: number[] = [];
+    for (const entry of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+        try {
+            const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ");
+            if (cmdline.includes(needle)) pids.push(Number(entry));
+        } catch {
+            /* gone */
+        }
+    }
+    return pids;
+}
+
+/** The cluster's cgroup directories (every v1 controller, or the v2 tree), deepest first. */
+function clusterCgroups(id: string): string[] {
+    const prefix = `${SWARM_PREFIX}-${id}-`;
+    const roots = fs.existsSync(path.join(CGROUP_ROOT, "cgroup.controllers"))
+        ? [CGROUP_ROOT]
+        : fs.readdirSync(CGROUP_ROOT).map((c) => path.join(CGROUP_ROOT, c)).filter((p) => {
+              try {
+                  return fs.statSync(p).isDirectory() && !fs.lstatSync(p).isSymbolicLink();
+              } catch {
+                  return false;
+              }
+          });
+    const found: string[] = [];
+    const walk = (dir: string) => {
+        found.push(dir);
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(path.join(dir, entry.name));
+    };
+    for (const root of roots) {
+        let entries: fs.Dirent[];
+        try {
+            entries = fs.readdirSync(root, { withFileTypes: true });
+        } catch {
+            continue;
+        }
+        for (const entry of entries) if (entry.isDirectory() && entry.name.startsWith(prefix)) walk(path.join(root, entry.name));
+    }
+    return found.sort((a, b) => b.length - a.length);
+}
+
+function cgroupPids(dir: string): number[] {
+    try {
+        return fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+    } catch {
+        return [];
+    }
+}
+
+/** Mount points under the cluster's directory, deepest first. */
+function clusterMounts(id: string): string[] {
+    const dir = names(id).dir;
+    return fs
+        .readFileSync("/proc/self/mountinfo", "utf8")
+        .split("\n")
+        .map((line) => line.split(" ")[4])
+        .filter((point): point is string => !!point && (point === dir || point.startsWith(dir + "/")))
+        .map((point) => point.replace(/\\040/g, " "))
+        .sort((a, b) => b.length - a.length);
+}
+
+function clusterNamespaces(id: string): string[] {
+    try {
+        return fs.readdirSync(NETNS_DIR).filter((name) => name.startsWith(`${SWARM_PREFIX}-${id}-`));
+    } catch {
+        return [];
+    }
+}
+
+function linkNames(): string[] {
+    return run("ip", ["-o", "link", "show"])
+        .stdout.split("\n")
+        .map((line) => /^\d+: ([^:@]+)/.exec(line)?.[1])
+        .filter((name): name is string => !!name);
+}
+
+function clusterLinks(id: string): string[] {
+    return linkNames().filter((name) => name.startsWith(`${SWARM_PREFIX}${id}`));
+}
+
+function iptablesRules(): { chain: string; rule: string }[] {
+    const rules: { chain: string; rule: string }[] = [];
+    for (const chain of ["DOCKER-USER", "FORWARD"]) {
+        const listed = run("iptables", ["-S", chain], { allowFail: true });
+        if (listed.code !== 0) continue;
+        for (const line of listed.stdout.split("\n")) if (line.startsWith(`-A ${chain} `)) rules.push({ chain, rule: line });
+    }
+    return rules;
+}
+
+function clusterRules(id: string): { chain: string; rule: string }[] {
+    const comment = names(id).comment;
+    return iptablesRules().filter(({ rule }) => new RegExp(`--comment "?${comment}"?( |$)`).test(rule));
+}
+
+/** True while `pid` runs (a zombie, killed and waiting for a parent to reap it, counts as gone). */
+function pidAlive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+    } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+    }
+    const stat = safeRead(`/proc/${pid}/stat`);
+    return !/^\d+ \(.*\) [ZX] /s.test(stat);
+}
+
+/** Everything of cluster `id` that still exists, one line each (empty when nothing is left). */
+export function leftovers(id: string): string[] {
+    const n = names(id);
+    const found: string[] = [];
+    for (const pid of clusterProcesses(id)) found.push(`process ${pid}: ${safeRead(`/proc/${pid}/cmdline`).replace(/\0/g, " ").slice(0, 120)}`);
+    for (const dir of clusterCgroups(id)) {
+        const pids = cgroupPids(dir);
+        found.push(`cgroup ${dir}${pids.length ? ` with processes ${pids.join(",")}` : ""}`);
+    }
+    for (const point of clusterMounts(id)) found.push(`mount ${point}`);
+    for (const netns of clusterNamespaces(id)) found.push(`network namespace ${netns}`);
+    for (const link of clusterLinks(id)) found.push(`link ${link}`);
+    for (const { rule } of clusterRules(id)) found.push(`iptables ${rule}`);
+    if (fs.existsSync(n.dir)) found.push(`directory ${n.dir}`);
+    return found;
+}
+
+function safeRead(file: string): string {
+    try {
+        return fs.readFileSync(file, "utf8");
+    } catch {
+        return "";
+    }
+}
+
+async function killAndWait(pids: number[], signal: NodeJS.Signals, timeoutMs: number): Promise<number[]> {
+    for (const pid of pids) {
+        try {
+            process.kill(pid, signal);
+        } catch {
+            /* gone */
+        }
+    }
+    const deadline = Date.now() + timeoutMs;
+    let alive = pids.filter(pidAlive);
+    while (alive.length && Date.now() < deadline) {
+        await sleep(100);
+        alive = alive.filter(pidAlive);
+    }
+    return alive;
+}
+
+/** Removes everything of cluster `id`, whatever state it is in; returns the errors met (it carries on past each). */
+async function removeCluster(id: string): Promise<string[]> {
+    const n = names(id);
+    const errors: string[] = [];
+    const attempt = (what: string, action: () => void) => {
+        try {
+            action();
+        } catch (error) {
+            errors.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+    };
+    // Processes: daemons get SIGTERM first (a clean stop unmounts), then everything SIGKILL. Zombies
+    // of our own children are reaped by Node, so only those still alive count.
+    let pids = clusterProcesses(id);
+    if (pids.length) {
+        const daemons = pids.filter((pid) => /dockerd|docker-registry/.test(safeRead(`/proc/${pid}/cmdline`).split("\0")[0]));
+        await killAndWait(daemons, "SIGTERM", 15_000);
+        pids = clusterProcesses(id);
+        const still = await killAndWait(pids, "SIGKILL", 5000);
+        if (still.length) errors.push(`processes survived SIGKILL: ${still.join(", ")}`);
+    }
+    // Container processes live in the daemons' cgroups.
+    for (let round = 0; round < 3; round++) {
+        const inCgroups = clusterCgroups(id).flatMap(cgroupPids);
+        if (!inCgroups.length) break;
+        await killAndWait(inCgroups, "SIGKILL", 5000);
+    }
+    for (const dir of clusterCgroups(id)) attempt(`rmdir ${dir}`, () => fs.rmdirSync(dir));
+    // Mounts a killed daemon left (overlay roots, nsfs bind mounts of its sandboxes, its data root).
+    for (const point of clusterMounts(id)) {
+        const result = run("umount", [point], { allowFail: true });
+        if (result.code !== 0) attempt(`umount -l ${point}`, () => run("umount", ["-l", point], { allowFail: !fs.existsSync(point) }));
+    }
+    for (const netns of clusterNamespaces(id)) attempt(`ip netns delete ${netns}`, () => run("ip", ["netns", "delete", netns]));
+    // A deleted namespace's veths vanish asynchronously; delete the host ends (and the bridge) outright.
+    for (const link of clusterLinks(id)) {
+        attempt(`ip link delete ${link}`, () => {
+            const result = run("ip", ["link", "delete", link], { allowFail: true });
+            if (result.code !== 0 && !/Cannot find device/.test(result.stderr)) throw new Error(result.stderr.trim());
+        });
+    }
+    for (const { chain, rule } of clusterRules(id)) {
+        attempt(`iptables ${rule}`, () => run("iptables", ["-D", chain, ...splitRule(rule).slice(2)]));
+    }
+    if (fs.existsSync(n.dir)) {
+        if (clusterMounts(id).length) errors.push(`${n.dir} still has mounts; not removed`);
+        else attempt(`rm -rf ${n.dir}`, () => run("rm", ["-rf", "--one-file-system", n.dir], { timeoutMs: 120_000 }));
+    }
+    // Wait briefly for the kernel to finish destroying namespaces (their veths go with them).
+    await waitUntil("the cluster's links to go", () => (clusterLinks(id).length ? undefined : true), 5000, 100).catch(() => undefined);
+    return errors;
+}
+
+/** `iptables -S` output back into arguments (its only quoting is "..." around comments). */
+function splitRule(rule: string): string[] {
+    return [...rule.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
+}
+
+/** Ids of every cluster that has left anything on this machine. */
+export function clusterIds(): string[] {
+    const ids = new Set<string>();
+    const idPattern = new RegExp(`^${SWARM_PREFIX}-?([0-9a-f]{4})(?:[-bhp]|$)`);
+    const add = (name: string) => {
+        const match = idPattern.exec(name);
+        if (match) ids.add(match[1]);
+    };
+    try {
+        for (const entry of fs.readdirSync(os.tmpdir())) add(entry);
+    } catch {
+        /* no tmp */
+    }
+    try {
+        for (const entry of fs.readdirSync(NETNS_DIR)) add(entry);
+    } catch {
+        /* no namespaces */
+    }
+    for (const link of linkNames()) add(link);
+    for (const { rule } of iptablesRules()) {
+        const comment = new RegExp(`--comment "?(${SWARM_PREFIX}-[0-9a-f]{4})"?`).exec(rule);
+        if (comment) add(comment[1]);
+    }
+    try {
+        const v2 = fs.existsSync(path.join(CGROUP_ROOT, "cgroup.controllers"));
+        const roots = v2 ? [CGROUP_ROOT] : fs.readdirSync(CGROUP_ROOT).map((c) => path.join(CGROUP_ROOT, c));
+        for (const root of roots) {
+            try {
+                for (const entry of fs.readdirSync(root)) add(entry);
+            } catch {
+                /* not a directory */
+            }
+        }
+    } catch {
+        /* no cgroups */
+    }
+    return [...ids].sort();
+}
+
+/** True while the process that made cluster `id` is alive (its directory names it). */
+function clusterOwned(id: string): boolean {
+    const pid = Number(safeRead(ownerFile(names(id).dir)).trim());
+    return Number.isInteger(pid) && pid > 0 && pidAlive(pid);
+}
+
+/**
+ * Removes the leftovers of every cluster whose making process is gone (or
+ * of every cluster with `all`); returns, per cluster removed, what it found.
+ * Throws when something could not be removed.
+ */
+export async function sweepSwarms(options: { all?: boolean } = {}): Promise<Record<string, string[]>> {
+    const swept: Record<string, string[]> = {};
+    const failures: string[] = [];
+    for (const id of clusterIds()) {
+        if (!options.all && clusterOwned(id)) continue;
+        swept[id] = leftovers(id);
+        const errors = await removeCluster(id);
+        const left = leftovers(id);
+        if (left.length) failures.push(`cluster ${id}: ${left.join("; ")}${errors.length ? ` (${errors.join("; ")})` : ""}`);
+    }
+    if (failures.length) throw new Error(`sweepSwarms could not remove: ${failures.join(" | ")}`);
+    return swept;
+}
