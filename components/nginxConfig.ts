@@ -56,6 +56,7 @@ export const OPERATOR_PATHS = {
     index: "/",
     nginxStatus: "/nginx/status",
     nginxMetrics: "/nginx/metrics",
+    prometheusTargets: "/prometheus/targets",
     replicaMetrics: (name: string) => `/replicas/${name}/metrics`,
     replicaHealth: (name: string) => `/replicas/${name}/health`,
 };
@@ -313,10 +314,19 @@ function operatorServer(input: NginxConfigInput, operator: OperatorListener): st
         if (!REPLICA_NAME.test(replica.name)) throw new Error(`the operator listener cannot name a replica ${JSON.stringify(replica.name)}`);
     }
     const index = {
+        prometheusTargets: OPERATOR_PATHS.prometheusTargets,
         nginxStatus: OPERATOR_PATHS.nginxStatus,
         ...(operator.nginxExporter ? { nginxMetrics: OPERATOR_PATHS.nginxMetrics } : {}),
         replicas: operator.replicas.map((r) => ({ name: r.name, metrics: OPERATOR_PATHS.replicaMetrics(r.name), health: OPERATOR_PATHS.replicaHealth(r.name) })),
     };
+    // Prometheus's HTTP service discovery: every metrics path of this
+    // listener as a target at the address the scraper used (its Host), so
+    // one scrape config follows the replicas as they roll.
+    const target = (path: string, labels: Record<string, string>) => ({ targets: ["__HOST__"], labels: { __metrics_path__: path, ...labels } });
+    const targets = [
+        ...(operator.nginxExporter ? [target(OPERATOR_PATHS.nginxMetrics, { component: "proxy" })] : []),
+        ...operator.replicas.map((r) => target(OPERATOR_PATHS.replicaMetrics(r.name), { component: "app", replica: r.name })),
+    ];
     const probe = (target: string) => [
         `proxy_pass http://${target};`,
         "proxy_http_version 1.1;",
@@ -335,13 +345,14 @@ function operatorServer(input: NginxConfigInput, operator: OperatorListener): st
         "default_type application/json;",
         ...block("if ($mlapi_operator_refused)", jsonError(403, "forbidden", "The operator listener does not answer this network.").slice(1)),
         ...block(`location = ${OPERATOR_PATHS.index}`, ["default_type application/json;", `return 200 '${JSON.stringify(index)}\\n';`]),
+        ...block(`location = ${OPERATOR_PATHS.prometheusTargets}`, [`return 200 '${JSON.stringify(targets).replaceAll('"__HOST__"', '"$http_host"')}\\n';`]),
         ...block(`location = ${OPERATOR_PATHS.nginxStatus}`, ["stub_status;"]),
         ...(operator.nginxExporter ? block(`location = ${OPERATOR_PATHS.nginxMetrics}`, probe(`${operator.nginxExporter}/metrics`)) : []),
         ...operator.replicas.flatMap((r) => [
             ...block(`location = ${OPERATOR_PATHS.replicaMetrics(r.name)}`, probe(`${r.metrics}/metrics`)),
             ...block(`location = ${OPERATOR_PATHS.replicaHealth(r.name)}`, probe(`${r.api}/api/health`)),
         ]),
-        ...block("location /", jsonError(404, "not_found", "The operator listener serves /, /nginx/status, /nginx/metrics and /replicas/<name>/{metrics,health}.")),
+        ...block("location /", jsonError(404, "not_found", "The operator listener serves /, /prometheus/targets, /nginx/status, /nginx/metrics and /replicas/<name>/{metrics,health}.")),
     ]);
 }
 

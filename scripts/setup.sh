@@ -10,6 +10,7 @@ APT_PACKAGES=(
   docker.io mmdebstrap                 # real images; the base image built from Debian packages
   testssl.sh wrk jq                    # TLS scan, load, JSON in scripts
   libengine-gost-openssl               # testssl.sh checks GOST ciphers through it (else engine_problem)
+  docker-registry skopeo               # the swarm tests' registry, and copying images into it
 )
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -22,6 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The tests start their own Nginx; the package's service must not hold ports.
 systemctl disable --now nginx >/dev/null 2>&1 || true
+# Likewise the registry's (port 5000): the swarm tests run their own.
+systemctl disable --now docker-registry >/dev/null 2>&1 || true
 
 source scripts/node-env.sh
 echo "setup: node $(node --version)" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project: type check, unit tests (Pulumi mocks, renderer,
 # nginx -t), app tests (pytest), end-to-end (proxy, faults, smoke, browser,
-# real Docker images). Each part runs even if an earlier one failed; the exit
+# real Docker images), the swarm harness, the real engine. Each part runs even if an earlier one failed; the exit
 # code is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,7 @@ step "type check (tsc --noEmit, strict)" npx tsc --noEmit -p .
 step "unit tests (jest, Pulumi mocks)" npx jest --selectProjects unit --json --outputFile "$results/unit.json"
 step "app tests (pytest)" .venv/bin/python -m pytest test/app -q -p no:cacheprovider --junitxml "$results/app.xml"
 step "end-to-end tests (jest)" npx jest --selectProjects e2e --runInBand --json --outputFile "$results/e2e.json"
+step "swarm tests (jest, a 3-node Docker Swarm in network namespaces; needs root)" npx jest --selectProjects swarm --runInBand --json --outputFile "$results/swarm.json"
 step "real-engine tests (jest, Automation API; skipped without a Pulumi CLI and plugins)" npx jest --selectProjects engine --runInBand --json --outputFile "$results/engine.json"
 
 node scripts/test-summary.js "$results"

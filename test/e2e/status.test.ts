@@ -103,6 +103,15 @@ function status(outputsFile: string): { code: number | null; out: string } {
         expect(exported.map((m) => m.name)).toEqual(expect.arrayContaining(["nginx_connections_active", "nginx_connections_accepted", "nginx_connections_handled"]));
         for (const name of outputs.replicaNames as string[]) expect((await request(operator(`replicas/${name}/health`))).json().status).toBe("ok");
         expect((await request(operator("replicas/nobody/metrics"))).status).toBe(404);
+        // Prometheus's HTTP service discovery: every target answers with metrics.
+        const targets: { targets: string[]; labels: Record<string, string> }[] = (await request(operator("prometheus/targets"))).json();
+        expect(targets.map((t) => t.labels.replica ?? t.labels.component)).toEqual(["proxy", ...outputs.replicaNames]);
+        for (const t of targets) {
+            expect(t.targets).toEqual([new URL(String(outputs.operatorUrl)).host]);
+            const scraped = await request(`http://${t.targets[0]}${t.labels.__metrics_path__}`);
+            expect([t.labels.__metrics_path__, scraped.status]).toEqual([t.labels.__metrics_path__, 200]);
+            expect(parsePrometheus(scraped.body).length).toBeGreaterThan(5);
+        }
     });
 
     test("the metrics count what happens: N good and M bad predictions, summed over the replicas", async () => {

@@ -176,24 +176,6 @@ export function swarmProblems(): string | undefined {
     return undefined;
 }
 
-/** Installs the Debian packages of missing programs with apt-get, when root; returns what it could not install. */
-export function ensureSwarmTools(): string | undefined {
-    const packages = [...new Set(Object.entries(TOOLS).filter(([program]) => !onPath(program)).map(([, pkg]) => pkg))];
-    if (!packages.length) return undefined;
-    if (process.getuid?.() !== 0) return `not root: cannot install ${packages.join(", ")}`;
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    const install = () =>
-        spawnSync("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...packages], { env, encoding: "utf8", timeout: 300_000 });
-    let result = install();
-    if (result.status !== 0) {
-        spawnSync("apt-get", ["update", "-q"], { env, encoding: "utf8", timeout: 300_000 });
-        result = install();
-    }
-    // On a systemd machine the package starts its own registry on :5000; the tests run theirs.
-    spawnSync("systemctl", ["disable", "--now", "docker-registry"], { stdio: "ignore" });
-    return result.status === 0 ? undefined : `apt-get install ${packages.join(" ")} failed: ${(result.stderr || "").trim().slice(-500)}`;
-}
-
 const names = (id: string) => ({
     dir: path.join(os.tmpdir(), `${SWARM_PREFIX}-${id}`),
     bridge: `${SWARM_PREFIX}${id}b`,

@@ -20,7 +20,7 @@ import { APP_PORT } from "../../components/layout";
 import { dockerAsync, imageBuildArgs } from "../support/docker";
 import { request } from "../support/http";
 import { sleep } from "../support/processes";
-import { createSwarm, ensureSwarmTools, leftovers, NODE_LABEL, SWARM_PREFIX, Swarm, SwarmNode, sweepSwarms, swarmProblems } from "../support/swarm";
+import { createSwarm, leftovers, NODE_LABEL, SWARM_PREFIX, Swarm, SwarmNode, sweepSwarms, swarmProblems } from "../support/swarm";
 
 const PROJECT_ROOT = path.resolve(__dirname, "../..");
 /** The app image the e2e suite builds; built here under APP_IMAGE_OWN when it is not in the host engine. */
@@ -32,8 +32,8 @@ const PUBLISHED_PORT = 18000;
 
 jest.setTimeout(180_000);
 
-const installProblem = process.getuid?.() === 0 ? ensureSwarmTools() : undefined;
-const problem = swarmProblems() ?? installProblem;
+// scripts/setup.sh installs what it needs (docker-registry, skopeo).
+const problem = swarmProblems();
 if (problem && process.env.REQUIRE_SWARM === "1") {
     test("a multi-node swarm can be made here (REQUIRE_SWARM=1)", () => {
         throw new Error(problem);

@@ -134,9 +134,24 @@ describe("the operator listener", () => {
         // Its index names what it serves, as JSON.
         const index = /location = \/ \{\n\s+default_type application\/json;\n\s+return 200 '(.*)\\n';/.exec(server);
         expect(JSON.parse(index![1])).toEqual({
+            prometheusTargets: "/prometheus/targets",
             nginxStatus: "/nginx/status",
             replicas: [1, 2].map((n) => ({ name: `mlapi-dev-app-${n}-0123abcd`, metrics: `/replicas/mlapi-dev-app-${n}-0123abcd/metrics`, health: `/replicas/mlapi-dev-app-${n}-0123abcd/health` })),
         });
+    });
+
+    test("lists its metrics paths for Prometheus's HTTP service discovery, at the address the scraper asked", () => {
+        const input = hostInput(2);
+        input.operator!.nginxExporter = "127.0.0.1:19113";
+        const server = operatorServer(renderNginxConfig(input));
+        const targets = /location = \/prometheus\/targets \{\n\s+return 200 '(.*)\\n';/.exec(server);
+        // Nginx fills in $http_host: the host and port the scraper used.
+        expect(JSON.parse(targets![1].replaceAll("$http_host", "127.0.0.1:9180"))).toEqual([
+            { targets: ["127.0.0.1:9180"], labels: { __metrics_path__: "/nginx/metrics", component: "proxy" } },
+            ...[1, 2].map((n) => ({ targets: ["127.0.0.1:9180"], labels: { __metrics_path__: `/replicas/mlapi-dev-app-${n}-0123abcd/metrics`, component: "app", replica: `mlapi-dev-app-${n}-0123abcd` } })),
+        ]);
+        expect(server).toMatch(/location = \/nginx\/metrics \{\n\s+proxy_pass http:\/\/127\.0\.0\.1:19113\/metrics;/);
+        expect(nginxTest(renderNginxConfig(input)).ok).toBe(true);
     });
 
     test("nothing of it is on the public servers", () => {
