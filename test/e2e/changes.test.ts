@@ -11,32 +11,19 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { DEFAULTS, parseSettings } from "../../components/config";
+import { DEFAULTS } from "../../components/config";
 import { renewalGeneration } from "../../components/certificate";
-import { APP_CONTEXT, PROXY_CONTEXT } from "../../components/images";
-import { dockerAsync, engineAnswers, freeSubnet, imageBuildArgs, inspect } from "../support/docker";
+import { buildTestImages, dockerAsync, dockerSuite, freeSubnet, inspect, TEST_IMAGES } from "../support/docker";
 import { describeStep, enginePlan } from "../support/enginePlan";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { replayer, Replayer } from "../support/replay";
 import { ProgramRun, RESOURCE_TYPES, runProgram } from "../unit/program";
-import { freePort, PROJECT_ROOT } from "./harness";
+import { freePort } from "./harness";
 
 jest.setTimeout(10 * 60_000);
 
-const APP_IMAGE = "mlapi-test-app:e2e";
-const PROXY_IMAGE = "mlapi-test-proxy:e2e";
-
-const ensureDocker = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "ensure-docker.sh")], { encoding: "utf8" });
-const engineUp = engineAnswers();
-if (!engineUp && process.env.REQUIRE_DOCKER === "1") {
-    test("a Docker engine answers (REQUIRE_DOCKER=1)", () => {
-        throw new Error(`no Docker engine answers; scripts/ensure-docker.sh said: ${ensureDocker.stderr.trim()}`);
-    });
-} else if (!engineUp) {
-    console.warn("SKIPPING the change replays: no Docker engine answers. Set REQUIRE_DOCKER=1 to make this a failure.");
-}
-
-const settings = parseSettings((key) => (key === "buildCaCertFile" ? process.env.MLAPI_BUILD_CA_CERT_FILE || undefined : undefined));
+const { app: APP_IMAGE, proxy: PROXY_IMAGE } = TEST_IMAGES;
+const withDocker = dockerSuite("the change replays");
 
 const DAY = 24 * 3600 * 1000;
 const periodDays = DEFAULTS.certValidityDays - DEFAULTS.certRenewalDays;
@@ -54,7 +41,7 @@ async function variant(base: string, tag: string): Promise<void> {
     }
 }
 
-(engineUp ? describe : describe.skip)("each change, replayed in the engine's order on the real images, keeps serving", () => {
+withDocker.describe("each change, replayed in the engine's order on the real images, keeps serving", () => {
     const stack = `e2e${crypto.randomBytes(3).toString("hex")}`;
     const variants = { app2: `mlapi-test-app:${stack}-v2`, app3: `mlapi-test-app:${stack}-v3`, proxy2: `mlapi-test-proxy:${stack}-v2` };
     /** Real images by mocked image ID. */
@@ -112,11 +99,8 @@ async function variant(base: string, tag: string): Promise<void> {
     const proxyId = () => inspect("container", String(current.outputs.proxyContainerName.value)).Id;
 
     beforeAll(async () => {
-        if (ensureDocker.status !== 0) throw new Error(`scripts/ensure-docker.sh failed:\n${ensureDocker.stderr}`);
-        await Promise.all([
-            dockerAsync(imageBuildArgs(settings, APP_IMAGE, APP_CONTEXT), { cwd: PROJECT_ROOT }),
-            dockerAsync(imageBuildArgs(settings, PROXY_IMAGE, PROXY_CONTEXT), { cwd: PROJECT_ROOT }),
-        ]);
+        withDocker.ensured();
+        await buildTestImages();
         await Promise.all([variant(APP_IMAGE, variants.app2), variant(APP_IMAGE, variants.app3), variant(PROXY_IMAGE, variants.proxy2)]);
         config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), operatorPort: String(await freePort()), appSubnet: freeSubnet() };
         docker = replayer(images);

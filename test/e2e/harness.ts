@@ -17,7 +17,9 @@ import { appEnvironment, replicaSettings } from "../../components/appTier";
 import { certRequest, generateKey, selfSignedCert, signCert } from "../support/openssl";
 import { hostNginxVersion } from "../support/nginx";
 import { request } from "../support/http";
-import { startGroup, stopGroup } from "../support/processes";
+import { startGroup, stopGroup, waitFor } from "../support/processes";
+
+export { waitFor };
 
 export const PROJECT_ROOT = path.resolve(__dirname, "../..");
 export const VENV = process.env.MLAPI_VENV ?? path.join(PROJECT_ROOT, ".venv");
@@ -34,20 +36,6 @@ export async function freePort(): Promise<number> {
     });
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-        try {
-            const value = await probe();
-            if (value !== undefined) return value;
-        } catch (error) {
-            lastError = error;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
-}
 
 /** Trains the models once (the same training the image build runs) into build/models. */
 export function ensureModels(): string {

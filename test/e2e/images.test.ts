@@ -9,43 +9,24 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { APP_ALIAS, APP_HEALTHCHECK, appEnvironment, appHardening, replicaSettings } from "../../components/appTier";
-import { DEFAULTS, parseSettings } from "../../components/config";
+import { DEFAULTS } from "../../components/config";
 import { dockerRunFlags, Hardening, LOG_OPTIONS, RESTART_POLICY, SECURITY_OPTIONS } from "../../components/hardening";
-import { APP_CONTEXT, PROXY_CONTEXT } from "../../components/images";
+import { PROXY_CONTEXT } from "../../components/images";
 import { APP_PORT, FRONTEND_DIR, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_UID } from "../../components/layout";
 import { containerNginxConfig, deployFilesDigest, frontendFiles, proxyUploads } from "../../components/proxyConfig";
 import { PROXY_HEALTHCHECK, installStepArgs, proxyHardening, reloadStepArgs } from "../../components/reverseProxy";
-import { docker, dockerAsync, dockerCall, engineAnswers, findInImage, imageBuildArgs, inspect, providerUploadArchive } from "../support/docker";
+import { buildTestImages, docker, dockerCall, dockerSuite, findInImage, inspect, providerUploadArchive, TEST_IMAGES } from "../support/docker";
 import { containerCommands, healthFlags } from "../support/replay";
 import { MODEL_PATHS, SEED_KEYS, SEED_PAYLOADS, postJson, request } from "../support/http";
 import { generateKey } from "../support/openssl";
 import { freePort, issueCertificate, PROJECT_ROOT, TlsFiles, waitFor } from "./harness";
 
-const APP_IMAGE = "mlapi-test-app:e2e";
-const PROXY_IMAGE = "mlapi-test-proxy:e2e";
+const { app: APP_IMAGE, proxy: PROXY_IMAGE } = TEST_IMAGES;
 const KEY_MARKER = "PRIVATE KEY-----";
 
 jest.setTimeout(120_000);
 
-// The engine is started (and the base image made) before tests are collected,
-// so a machine without Docker skips, or fails under REQUIRE_DOCKER=1, visibly.
-const ensureDocker = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "ensure-docker.sh")], { encoding: "utf8" });
-const engineUp = engineAnswers();
-const noEngineMessage = `no Docker engine answers (docker info failed); scripts/ensure-docker.sh said: ${(ensureDocker.stderr || String(ensureDocker.error)).trim()}`;
-
-if (!engineUp && process.env.REQUIRE_DOCKER === "1") {
-    test("a Docker engine answers (REQUIRE_DOCKER=1)", () => {
-        throw new Error(noEngineMessage);
-    });
-} else if (!engineUp) {
-    console.warn(`SKIPPING the image tests: ${noEngineMessage}. Set REQUIRE_DOCKER=1 to make this a failure.`);
-}
-
-/**
- * The stack's settings, with its buildCaCertFile taken from
- * MLAPI_BUILD_CA_CERT_FILE where the network intercepts TLS (as CI's may).
- */
-const settings = parseSettings((key) => (key === "buildCaCertFile" ? process.env.MLAPI_BUILD_CA_CERT_FILE || undefined : undefined));
+const withDocker = dockerSuite("the image tests");
 
 /** Creates the internal app network on a random free 10.213.x.0/24, as AppTier does with its configured subnet. */
 function createAppNetwork(name: string): string {
@@ -69,7 +50,7 @@ const appEnv = appEnvironment(replicaSettings(DEFAULTS));
 const appHardeningOfStack = appHardening(replicaSettings(DEFAULTS));
 const appFlags = dockerRunFlags(appHardeningOfStack);
 
-(engineUp ? describe : describe.skip)("the stack's images on a real Docker engine", () => {
+withDocker.describe("the stack's images on a real Docker engine", () => {
     const run = `mlapi-e2e-${crypto.randomBytes(3).toString("hex")}`;
     const created = { containers: [] as string[], networks: [] as string[], volumes: [] as string[], images: [] as string[] };
     const replicas: RunningContainer[] = [];
@@ -121,13 +102,8 @@ const appFlags = dockerRunFlags(appHardeningOfStack);
         runOneShot(reloadStepArgs({ name: `${run}-proxy-reload`, imageId: PROXY_IMAGE, proxy: `container:${proxy.name}`, digest }));
 
     beforeAll(async () => {
-        if (ensureDocker.status !== 0) throw new Error(`scripts/ensure-docker.sh failed:\n${ensureDocker.stderr}`);
-        const started = Date.now();
-        await Promise.all([
-            dockerAsync(imageBuildArgs(settings, APP_IMAGE, APP_CONTEXT), { cwd: PROJECT_ROOT }),
-            dockerAsync(imageBuildArgs(settings, PROXY_IMAGE, PROXY_CONTEXT), { cwd: PROJECT_ROOT }),
-        ]);
-        console.log(`built ${APP_IMAGE} and ${PROXY_IMAGE} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        withDocker.ensured();
+        console.log(`built ${APP_IMAGE} and ${PROXY_IMAGE} in ${(await buildTestImages()).toFixed(1)} s`);
 
         tls = issueCertificate(DEFAULTS);
         [httpsPort, httpPort, standalonePort] = [await freePort(), await freePort(), await freePort()];

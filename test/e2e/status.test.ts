@@ -7,10 +7,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseSettings } from "../../components/config";
-import { APP_CONTEXT, PROXY_CONTEXT } from "../../components/images";
 import { parsePrometheus, Sample } from "../../scripts/lib/statusReport";
-import { docker, dockerAsync, engineAnswers, freeSubnet, imageBuildArgs, inspect } from "../support/docker";
+import { buildTestImages, docker, dockerSuite, freeSubnet, inspect, TEST_IMAGES } from "../support/docker";
 import { enginePlan } from "../support/enginePlan";
 import { MODEL_PATHS, postJson, request, SEED_PAYLOADS } from "../support/http";
 import { replayer, Replayer } from "../support/replay";
@@ -19,20 +17,8 @@ import { freePort, PROJECT_ROOT } from "./harness";
 
 jest.setTimeout(5 * 60_000);
 
-const APP_IMAGE = "mlapi-test-app:e2e";
-const PROXY_IMAGE = "mlapi-test-proxy:e2e";
-
-const ensureDocker = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "ensure-docker.sh")], { encoding: "utf8" });
-const engineUp = engineAnswers();
-if (!engineUp && process.env.REQUIRE_DOCKER === "1") {
-    test("a Docker engine answers (REQUIRE_DOCKER=1)", () => {
-        throw new Error(`no Docker engine answers; scripts/ensure-docker.sh said: ${ensureDocker.stderr.trim()}`);
-    });
-} else if (!engineUp) {
-    console.warn("SKIPPING the status tests: no Docker engine answers. Set REQUIRE_DOCKER=1 to make this a failure.");
-}
-
-const settings = parseSettings((key) => (key === "buildCaCertFile" ? process.env.MLAPI_BUILD_CA_CERT_FILE || undefined : undefined));
+const { app: APP_IMAGE, proxy: PROXY_IMAGE } = TEST_IMAGES;
+const withDocker = dockerSuite("the status tests");
 
 /** `npm run status -- --outputs FILE`, as an operator runs it. */
 function status(outputsFile: string): { code: number | null; out: string } {
@@ -41,7 +27,7 @@ function status(outputsFile: string): { code: number | null; out: string } {
     return { code: result.status, out: result.stdout };
 }
 
-(engineUp ? describe : describe.skip)("the operator listener and `npm run status` on the deployed topology", () => {
+withDocker.describe("the operator listener and `npm run status` on the deployed topology", () => {
     const stack = `st${crypto.randomBytes(3).toString("hex")}`;
     const images = new Map<string, string>();
     let run: ProgramRun;
@@ -62,11 +48,8 @@ function status(outputsFile: string): { code: number | null; out: string } {
         samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 
     beforeAll(async () => {
-        if (ensureDocker.status !== 0) throw new Error(`scripts/ensure-docker.sh failed:\n${ensureDocker.stderr}`);
-        await Promise.all([
-            dockerAsync(imageBuildArgs(settings, APP_IMAGE, APP_CONTEXT), { cwd: PROJECT_ROOT }),
-            dockerAsync(imageBuildArgs(settings, PROXY_IMAGE, PROXY_CONTEXT), { cwd: PROJECT_ROOT }),
-        ]);
+        withDocker.ensured();
+        await buildTestImages();
         const config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), operatorPort: String(await freePort()), appSubnet: freeSubnet() };
         run = await runProgram(config, { stack });
         const real: Record<string, string> = { "images-app": APP_IMAGE, "images-proxy": PROXY_IMAGE };

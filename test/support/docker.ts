@@ -8,8 +8,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
-import type { StackSettings } from "../../components/config";
-import { imageBuild } from "../../components/images";
+import { parseSettings, StackSettings } from "../../components/config";
+import { APP_CONTEXT, imageBuild, PROXY_CONTEXT } from "../../components/images";
+
+const PROJECT_ROOT = path.resolve(__dirname, "../..");
 
 /** Runs `docker ...args` and returns its trimmed stdout; throws with docker's stderr on failure. */
 export function docker(args: string[], input?: string | Buffer): string {
@@ -233,4 +235,50 @@ export function freeSubnet(): string {
         if (!used.includes(subnet)) return subnet;
     }
     throw new Error("no free 10.216.x.0/24 subnet");
+}
+
+/** The images the Docker test files build from the Dockerfiles (the same tags, so later files reuse the build cache). */
+export const TEST_IMAGES = { app: "mlapi-test-app:e2e", proxy: "mlapi-test-proxy:e2e" };
+
+/** The stack's settings for test builds: buildCaCertFile from MLAPI_BUILD_CA_CERT_FILE where the network intercepts TLS (as CI's may). */
+export function testBuildSettings(): StackSettings {
+    return parseSettings((key) => (key === "buildCaCertFile" ? process.env.MLAPI_BUILD_CA_CERT_FILE || undefined : undefined));
+}
+
+/** Builds both images as the stack does (TEST_IMAGES); returns the seconds it took. */
+export async function buildTestImages(): Promise<number> {
+    const started = Date.now();
+    const settings = testBuildSettings();
+    await Promise.all([
+        dockerAsync(imageBuildArgs(settings, TEST_IMAGES.app, APP_CONTEXT), { cwd: PROJECT_ROOT }),
+        dockerAsync(imageBuildArgs(settings, TEST_IMAGES.proxy, PROXY_CONTEXT), { cwd: PROJECT_ROOT }),
+    ]);
+    return (Date.now() - started) / 1000;
+}
+
+/**
+ * For a test file on the Docker engine: starts the engine (and makes the
+ * base image) with scripts/ensure-docker.sh before the tests are collected.
+ * Gives `describe` when an engine answers; otherwise `describe.skip` after a
+ * warning, or, under REQUIRE_DOCKER=1, a failing test that says why, so a
+ * machine without Docker is visible. `ensured()` (in beforeAll) fails when
+ * the script did.
+ */
+export function dockerSuite(what: string): { describe: jest.Describe; ensured(): void } {
+    const ensure = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "ensure-docker.sh")], { encoding: "utf8" });
+    const up = engineAnswers();
+    const why = `no Docker engine answers (docker info failed); scripts/ensure-docker.sh said: ${(ensure.stderr || String(ensure.error)).trim()}`;
+    if (!up && process.env.REQUIRE_DOCKER === "1") {
+        test("a Docker engine answers (REQUIRE_DOCKER=1)", () => {
+            throw new Error(why);
+        });
+    } else if (!up) {
+        console.warn(`SKIPPING ${what}: ${why}. Set REQUIRE_DOCKER=1 to make this a failure.`);
+    }
+    return {
+        describe: up ? describe : describe.skip,
+        ensured: () => {
+            if (ensure.status !== 0) throw new Error(`scripts/ensure-docker.sh failed:\n${ensure.stderr}`);
+        },
+    };
 }

@@ -112,3 +112,22 @@ export function runToEnd(command: string, args: string[], options: { cwd?: strin
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Polls `probe` until it returns a value (not undefined), or throws after
+ * `timeoutMs` with what it waited for and the probe's last error.
+ */
+export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+        try {
+            const value = await probe();
+            if (value !== undefined) return value;
+        } catch (error) {
+            lastError = error;
+        }
+        await sleep(intervalMs);
+    }
+    throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+}

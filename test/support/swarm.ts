@@ -54,7 +54,7 @@ import * as os from "os";
 import * as path from "path";
 import { docker, dockerAsync } from "./docker";
 import { request } from "./http";
-import { sleep, startGroup, stopGroup } from "./processes";
+import { sleep, startGroup, stopGroup, waitFor } from "./processes";
 
 export const SWARM_PREFIX = "mlswarm";
 /** The node label that names each node (n0, n1, ...): the only reliable way to tell them apart. */
@@ -229,20 +229,6 @@ function logTail(file: string, chars = 3000): string {
     }
 }
 
-async function waitUntil<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, intervalMs = 250): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-        try {
-            const value = await probe();
-            if (value !== undefined) return value;
-        } catch (error) {
-            lastError = error;
-        }
-        await sleep(intervalMs);
-    }
-    throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
-}
 
 function ownerFile(dir: string): string {
     return path.join(dir, "owner.pid");
@@ -358,7 +344,7 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
         }
         phase("network, registry and daemons started");
 
-        await waitUntil(
+        await waitFor(
             "the registry to answer",
             async () => {
                 const reg = children.get("registry")!;
@@ -369,7 +355,7 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
         );
         await Promise.all(
             nodes.map((node) =>
-                waitUntil(
+                waitFor(
                     `dockerd ${node.name} to answer`,
                     async () => {
                         const child = children.get(node.name)!;
@@ -406,7 +392,7 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
             ]);
         }
         for (const node of nodes) node.id = docker(["-H", node.host, "info", "--format", "{{.Swarm.NodeID}}"]);
-        await waitUntil(
+        await waitFor(
             `${nodeCount} nodes Ready`,
             () => {
                 const lines = docker(["-H", first.host, "node", "ls", "--format", "{{.ID}} {{.Status}}"]).split("\n");
@@ -681,7 +667,7 @@ async function removeCluster(id: string): Promise<string[]> {
         else attempt(`rm -rf ${n.dir}`, () => run("rm", ["-rf", "--one-file-system", n.dir], { timeoutMs: 120_000 }));
     }
     // Wait briefly for the kernel to finish destroying namespaces (their veths go with them).
-    await waitUntil("the cluster's links to go", () => (clusterLinks(id).length ? undefined : true), 5000, 100).catch(() => undefined);
+    await waitFor("the cluster's links to go", () => (clusterLinks(id).length ? undefined : true), 5000, 100).catch(() => undefined);
     return errors;
 }
 

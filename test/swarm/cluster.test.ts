@@ -14,12 +14,12 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { DEFAULTS, parseSettings } from "../../components/config";
+import { DEFAULTS } from "../../components/config";
 import { APP_CONTEXT } from "../../components/images";
 import { APP_PORT } from "../../components/layout";
-import { dockerAsync, imageBuildArgs } from "../support/docker";
+import { dockerAsync, imageBuildArgs, testBuildSettings } from "../support/docker";
 import { request } from "../support/http";
-import { sleep } from "../support/processes";
+import { waitFor } from "../support/processes";
 import { createSwarm, leftovers, NODE_LABEL, SWARM_PREFIX, Swarm, SwarmNode, sweepSwarms, swarmProblems } from "../support/swarm";
 
 const PROJECT_ROOT = path.resolve(__dirname, "../..");
@@ -49,25 +49,10 @@ function hostImageExists(image: string): boolean {
 /** The app image in the host engine: the e2e suite's if there, else built here as the stack builds it. */
 async function appImage(): Promise<string> {
     if (hostImageExists(APP_IMAGE_E2E)) return APP_IMAGE_E2E;
-    const settings = parseSettings((key) => (key === "buildCaCertFile" ? process.env.MLAPI_BUILD_CA_CERT_FILE || undefined : undefined));
-    await dockerAsync(imageBuildArgs(settings, APP_IMAGE_OWN, APP_CONTEXT), { cwd: PROJECT_ROOT });
+    await dockerAsync(imageBuildArgs(testBuildSettings(), APP_IMAGE_OWN, APP_CONTEXT), { cwd: PROJECT_ROOT });
     return APP_IMAGE_OWN;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-        try {
-            const value = await probe();
-            if (value !== undefined) return value;
-        } catch (error) {
-            lastError = error;
-        }
-        await sleep(500);
-    }
-    throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
-}
 
 interface Task {
     node: SwarmNode;
@@ -169,13 +154,14 @@ describeSwarm("a 3-node Docker Swarm on this machine (test/support/swarm.ts)", (
             "--replicas", "2", "--replicas-max-per-node", "1",
             image,
         ]);
-        const tasks = await until(
+        const tasks = await waitFor(
             "2 running tasks",
             async () => {
                 const found = runningTasks(s, SERVICE, NETWORK);
                 return found.length === 2 && found.every((t) => t.address) ? found : undefined;
             },
             120_000,
+            500,
         );
         expect(new Set(tasks.map((t) => t.node.id)).size).toBe(2);
         const spec = JSON.parse(s.docker(s.manager, ["service", "inspect", SERVICE]))[0].Spec;
@@ -189,13 +175,14 @@ describeSwarm("a 3-node Docker Swarm on this machine (test/support/swarm.ts)", (
         expect(tasks).toHaveLength(2);
         const [from, other] = tasks;
         expect(from.node.id).not.toBe(other.node.id);
-        const result = await until(
+        const result = await waitFor(
             "tasks.app to resolve to both tasks and both to answer",
             async () => {
                 const out = JSON.parse(await s.dockerAsync(from.node, ["exec", from.container, "python3", "-c", PROBE, `tasks.${SERVICE}`, String(APP_PORT)]));
                 return out.addresses.length === 2 ? out : undefined;
             },
             60_000,
+            500,
         );
         expect(result.addresses).toEqual(tasks.map((t) => t.address).sort());
         for (const task of tasks) {
@@ -220,13 +207,14 @@ describeSwarm("a 3-node Docker Swarm on this machine (test/support/swarm.ts)", (
             "--replicas", "1",
             image,
         ]);
-        const health = await until<{ status: string; replica: string }>(
+        const health = await waitFor<{ status: string; replica: string }>(
             `${target.address}:${PUBLISHED_PORT} to answer`,
             async () => {
                 const response = await request(`http://${target.address}:${PUBLISHED_PORT}/api/health`, { timeoutMs: 2000 });
                 return response.status === 200 ? response.json() : undefined;
             },
             120_000,
+            500,
         );
         expect(health.status).toBe("ok");
         const [task] = runningTasks(s, "published", NETWORK);
