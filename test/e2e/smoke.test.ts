@@ -49,9 +49,9 @@ test("without flags it reads url, trust anchor and replica names from `pulumi st
     // A stand-in `pulumi` that prints what the real one prints for this stack.
     const bin = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-fake-pulumi-"));
     const outputs = { url: topo.httpsUrl, certificatePem: topo.tls.certPem, replicaNames: topo.replicas.map((r) => r.name) };
-    fs.writeFileSync(path.join(bin, "pulumi"), `#!/bin/sh\n[ "$*" = "stack output --json" ] || exit 3\ncat <<'JSON'\n${JSON.stringify(outputs)}\nJSON\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(bin, "pulumi"), `#!/bin/sh\n[ "$*" = "stack output --json --stack dev" ] || exit 3\ncat <<'JSON'\n${JSON.stringify(outputs)}\nJSON\n`, { mode: 0o755 });
     try {
-        const result = spawnSync(tsx, [smokeScript], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+        const result = spawnSync(tsx, [smokeScript], { encoding: "utf8", env: { ...process.env, STACK: "dev", PATH: `${bin}:${process.env.PATH}` } });
         expect(result.stdout).toMatch(/PASS\s+TLS\s+.*certificate verified/);
         expect(result.stdout).toContain("5 passed, 0 failed");
         expect(result.status).toBe(0);
