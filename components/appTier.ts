@@ -1,12 +1,12 @@
 // The app tier: a private network that only the proxy can reach, and N
 // Flask + Gunicorn replicas on it, each named after its own settings, so a
 // replica with new settings starts beside the one it replaces.
-import * as crypto from "crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { StackSettings } from "./config";
 import { Hardening, hardenedContainerArgs } from "./hardening";
 import { APP_METRICS_PORT, APP_PORT, APP_USER } from "./layout";
+import { settingsDigest } from "./naming";
 
 export interface AppTierArgs {
     namePrefix: string;
@@ -79,8 +79,7 @@ export const APP_HEALTHCHECK = {
  * container can start while the old one still serves.
  */
 export function replicaName(namePrefix: string, index: number, spec: unknown): string {
-    const digest = crypto.createHash("sha256").update(JSON.stringify(spec)).digest("hex");
-    return `${namePrefix}-app-${index + 1}-${digest.slice(0, 8)}`;
+    return `${namePrefix}-app-${index + 1}-${settingsDigest(spec)}`;
 }
 
 /** A replica as the proxy reaches it: its container name and its address on the app network. */

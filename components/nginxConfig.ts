@@ -120,7 +120,12 @@ const block = (head: string, body: string[]): string[] => [`${head} {`, ...inden
 
 /** Answers with a fixed JSON error; used for Nginx's own errors under /api/ so clients always get JSON. */
 function jsonError(status: number, code: string, message: string): string[] {
-    return ["default_type application/json;", `return ${status} '${JSON.stringify({ error: code, message, field: null, details: [] })}\\n';`];
+    return ["default_type application/json;", jsonReturn(status, code, message)];
+}
+
+/** The return of jsonError alone, where default_type is not allowed (`if`) and the server's applies. */
+function jsonReturn(status: number, code: string, message: string): string {
+    return `return ${status} '${JSON.stringify({ error: code, message, field: null, details: [] })}\\n';`;
 }
 
 /** Security headers on every response, errors included (`always`). */
@@ -341,9 +346,8 @@ function operatorServer(input: NginxConfigInput, operator: OperatorListener): st
         "access_log off;",
         // Refused in the rewrite phase, before any location's `return` (which
         // `deny` in the later access phase would not stop).
-        // (`if` takes no default_type: the server's applies.)
         "default_type application/json;",
-        ...block("if ($mlapi_operator_refused)", jsonError(403, "forbidden", "The operator listener does not answer this network.").slice(1)),
+        ...block("if ($mlapi_operator_refused)", [jsonReturn(403, "forbidden", "The operator listener does not answer this network.")]),
         ...block(`location = ${OPERATOR_PATHS.index}`, ["default_type application/json;", `return 200 '${JSON.stringify(index)}\\n';`]),
         ...block(`location = ${OPERATOR_PATHS.prometheusTargets}`, [`return 200 '${JSON.stringify(targets).replaceAll('"__HOST__"', '"$http_host"')}\\n';`]),
         ...block(`location = ${OPERATOR_PATHS.nginxStatus}`, ["stub_status;"]),

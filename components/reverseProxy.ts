@@ -7,7 +7,6 @@
 // and networks belong to a small holder container whose network namespace
 // Nginx joins, so the new Nginx binds the same ports beside the old one
 // (SO_REUSEPORT) and the old one drains and stops only after that.
-import * as crypto from "crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DROPPED_CAPABILITIES, Hardening, LOG_OPTIONS, SECURITY_OPTIONS, hardenedContainerArgs } from "./hardening";
@@ -21,6 +20,7 @@ import {
     PROXY_OPERATOR_PORT,
     PROXY_USER,
 } from "./layout";
+import { settingsDigest } from "./naming";
 
 export interface ReverseProxyArgs {
     namePrefix: string;
@@ -122,9 +122,9 @@ export function portHolderHardening(): Hardening {
     return { user: "65534:65534", memoryMb: 16, maxProcesses: 16, tmpfs: { "/tmp": "rw,noexec,nosuid,size=1m" } };
 }
 
-/** The Nginx exporter: nobody, read-only, nothing but the hardening, like the port holder. */
+/** The Nginx exporter: the port holder's hardening, with room for a Go program. */
 export function exporterHardening(): Hardening {
-    return { user: "65534:65534", memoryMb: 32, maxProcesses: 32, tmpfs: { "/tmp": "rw,noexec,nosuid,size=1m" } };
+    return { ...portHolderHardening(), memoryMb: 32, maxProcesses: 32 };
 }
 
 /**
@@ -143,7 +143,7 @@ export function exporterCommand(): string[] {
 
 /** The Nginx container's name: a digest of its settings, so a new one can start beside the old one. */
 export function proxyName(namePrefix: string, spec: unknown): string {
-    return `${namePrefix}-proxy-${crypto.createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 8)}`;
+    return `${namePrefix}-proxy-${settingsDigest(spec)}`;
 }
 
 /** The exit code and output of a one-shot step, as a failure of `pulumi up` with the step's own message when it failed. */

@@ -124,7 +124,8 @@ async function main(argv: string[]): Promise<number> {
         const index = argv.indexOf(`--${name}`);
         return index >= 0 ? argv[index + 1] : undefined;
     };
-    const unknown = argv.filter((a, i) => a.startsWith("--") && !["--outputs", "--stack", "--window"].includes(a) && !["--outputs", "--stack", "--window"].includes(argv[i - 1]));
+    const options = ["--outputs", "--stack", "--window"];
+    const unknown = argv.filter((a, i) => a.startsWith("--") && !options.includes(a) && !options.includes(argv[i - 1]));
     if (unknown.length) throw new Error(`unknown option ${unknown[0]}; the options are --outputs FILE|-, --stack NAME, --window SECONDS`);
     const stack = flag("stack") ?? process.env.STACK ?? "dev";
     const windowSeconds = Number(flag("window") ?? 60);

@@ -194,6 +194,9 @@ export function assess(facts: StatusFacts): StatusReport {
     const window = typeof facts.window === "string" ? undefined : facts.window;
     if (typeof facts.window === "string") attention.push(`the proxy's access log could not be read: ${facts.window}`);
     const appImage = imageId(facts.images.app);
+    /** An upstream "address:port" without its port; the window's figures by that address. */
+    const addressOf = (upstream: string) => upstream.replace(/:\d+$/, "");
+    const byAddress = new Map([...(window?.byUpstream ?? [])].map(([upstream, seen]) => [addressOf(upstream), seen]));
 
     const rows = [["replica", "state", "health", "req/s", "5xx", "4xx", "p50", "p99", "workers", "image"]];
     for (const replica of facts.replicas) {
@@ -205,7 +208,7 @@ export function assess(facts: StatusFacts): StatusReport {
         const metrics = Array.isArray(replica.metrics) ? replica.metrics : undefined;
         if (!problem && typeof replica.metrics === "string") attention.push(`replica ${replica.name}'s metrics could not be read: ${replica.metrics}`);
         if (c && appImage && c.image !== appImage) attention.push(`replica ${replica.name} runs image ${shortId(c.image)}, not the stack's ${shortId(appImage)}`);
-        const seen = window ? c?.addresses.map((a) => [...window.byUpstream.entries()].find(([address]) => address.startsWith(`${a}:`))?.[1]).find(Boolean) : undefined;
+        const seen = c?.addresses.map((a) => byAddress.get(a)).find(Boolean);
         if (seen && seen.attempts >= MIN_ATTEMPTS_FOR_RATE && seen.serverErrors / seen.attempts > SERVER_ERROR_ATTENTION) {
             attention.push(`replica ${replica.name} answered ${pct(seen.serverErrors, seen.attempts)} of the proxy's attempts with 5xx in the last ${window!.seconds} s`);
         }
@@ -227,7 +230,7 @@ export function assess(facts: StatusFacts): StatusReport {
     // Addresses the proxy sent to that no replica of the stack has now: a replica
     // that stopped within the window, or a config that lists something else.
     const known = facts.replicas.flatMap((r) => r.container?.addresses ?? []);
-    const others = window ? [...window.byUpstream.entries()].filter(([address]) => !known.some((a) => address.startsWith(`${a}:`))) : [];
+    const others = [...(window?.byUpstream ?? [])].filter(([upstream]) => !known.includes(addressOf(upstream)));
     for (const [address, seen] of others) {
         rows.push([`(${address}, no replica now)`, "-", "-", rate(seen.attempts, window!.seconds), pct(seen.serverErrors, seen.attempts), pct(seen.clientErrors, seen.attempts), ms(percentile(seen.seconds, 50)), ms(percentile(seen.seconds, 99)), "-", "-"]);
     }
