@@ -1,18 +1,19 @@
-// The HTTPS ML API stack: TLS material, two images, the app tier and the
-// reverse proxy, composed from the components in components/.
+// The HTTPS ML API stack: TLS material and two images, shared by both
+// platforms, then either one Docker host's containers (components/docker/)
+// or a Docker Swarm cluster's services (components/swarm/).
 import * as pulumi from "@pulumi/pulumi";
-import { AppTier, replicaSettings } from "./components/appTier";
 import { loadSettings } from "./components/config";
+import { deployOnDocker } from "./components/docker/platform";
 import { ServiceImages } from "./components/images";
-import { NginxConfig, frontendFiles } from "./components/proxyConfig";
-import { ReverseProxy } from "./components/reverseProxy";
+import { deployOnSwarm } from "./components/swarm/platform";
 import { TlsCertificate } from "./components/tls";
-import { siteUrl } from "./components/urls";
 
 const config = new pulumi.Config();
 // Validates every key before any resource exists; a bad value stops here.
 const settings = loadSettings(config, Object.keys(pulumi.runtime.allConfig()));
 const namePrefix = `mlapi-${pulumi.getStack()}`;
+const swarm = settings.platform === "swarm";
+const registryPassword = swarm && settings.registryUsername ? config.requireSecret("registryPassword") : undefined;
 
 const certificate = new TlsCertificate("server", {
     settings,
@@ -24,48 +25,16 @@ const images = new ServiceImages("images", {
     baseImage: settings.baseImage,
     platform: settings.imagePlatform,
     buildCaCertPem: settings.buildCaCertPem,
+    ...(swarm ? { registry: { address: settings.registryAddress!, username: settings.registryUsername, password: registryPassword } } : {}),
 });
 
-const app = new AppTier("app", {
-    namePrefix,
-    imageId: images.appImageId,
-    subnet: settings.appSubnet,
-    ...replicaSettings(settings),
-});
-
-const nginxConfig = new NginxConfig("proxy-config", {
-    certPem: certificate.certPem,
-    privateKeyPem: certificate.privateKeyPem,
-    replicas: app.endpoints,
-    appSubnet: settings.appSubnet,
-    serverNames: [...settings.certDnsNames, ...settings.certIpAddresses],
-    publicHttpsPort: settings.httpsPort,
-    limits: settings,
-    frontend: frontendFiles(),
-});
-
-const proxy = new ReverseProxy("proxy", {
-    namePrefix,
-    imageId: images.proxyImageId,
-    holderImage: settings.baseImage,
-    holderDependsOn: [images],
-    appNetworkName: app.network.name,
-    uploads: nginxConfig.uploads,
-    filesDigest: nginxConfig.filesDigest,
-    bindAddress: settings.bindAddress,
-    httpsPort: settings.httpsPort,
-    httpPort: settings.httpPort,
-    operatorPort: settings.operatorPort,
-    memoryMb: settings.proxyMemoryMb,
-    upstreamResources: app.containers,
-});
+const platform = swarm ? deployOnSwarm(settings, namePrefix, certificate, images, registryPassword) : deployOnDocker(settings, namePrefix, certificate, images);
 
 // The stack's outputs. The CA certificate and the CSR exist only in their
 // TLS modes: an output whose value is undefined makes every `pulumi up` warn.
-const url = siteUrl(settings.bindAddress, settings.httpsPort);
 export = {
-    url,
-    apiUrl: `${url}api/v1/`,
+    url: platform.url,
+    apiUrl: `${platform.url}api/v1/`,
     certificatePem: certificate.certPem,
     certificateFingerprintSha256: certificate.fingerprintSha256,
     certificateNotAfter: certificate.notAfter,
@@ -73,11 +42,7 @@ export = {
     certificateRenewalDays: settings.certRenewalDays,
     ...(certificate.caCertPem ? { caCertificatePem: certificate.caCertPem } : {}),
     ...(certificate.certRequestPem ? { certificateSigningRequestPem: certificate.certRequestPem } : {}),
-    replicaNames: app.containerNames,
-    proxyContainerName: proxy.container.name,
-    portHolderName: proxy.portHolder.name,
-    ...(settings.operatorPort ? { operatorUrl: `http://127.0.0.1:${settings.operatorPort}/` } : {}),
-    proxyFilesDigest: proxy.loadedDigest,
+    ...platform.outputs,
     appImage: pulumi.interpolate`${images.appImageName} (${images.appImageId})`,
     proxyImage: pulumi.interpolate`${images.proxyImageName} (${images.proxyImageId})`,
 };

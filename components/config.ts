@@ -20,6 +20,13 @@ export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
 export const TLS_MODES = ["self-signed", "local-ca", "csr", "provided"] as const;
 export type TlsMode = (typeof TLS_MODES)[number];
 
+/**
+ * docker: one Docker host, the stack's containers (the default).
+ * swarm: a Docker Swarm cluster, the stack's services (components/swarm/).
+ */
+export const PLATFORMS = ["docker", "swarm"] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
 export interface CertificateSubject {
     country: string;
     province: string;
@@ -30,6 +37,8 @@ export interface CertificateSubject {
 }
 
 export interface StackSettings {
+    /** Where the stack runs: one Docker host or a Docker Swarm cluster. */
+    platform: Platform;
     /** Number of Flask + Gunicorn containers behind Nginx. */
     replicas: number;
     /** Host port published for HTTPS / HTTP (HTTP only redirects). */
@@ -76,6 +85,18 @@ export interface StackSettings {
     maxBodyKb: number;
     /** Private subnet of the app network; Docker gives the replicas and the proxy their addresses in it. */
     appSubnet: string;
+    /** Swarm: the registry (host[:port][/path]) the images are pushed to and every node pulls from. */
+    registryAddress?: string;
+    /** Swarm: the registry's user (its password is the secret registryPassword). */
+    registryUsername?: string;
+    /** Swarm: Docker endpoint of a manager (unix://, tcp://, ssh://); unset: the docker provider's own (docker:host, else this machine's engine). */
+    swarmManagerHost?: string;
+    /** Swarm: the address clients reach an edge node at, for the url output. */
+    edgeAddress: string;
+    /** Swarm: proxy tasks, at most one per node (each publishes the node's ports). */
+    proxyReplicas: number;
+    /** Swarm: the placement constraint of the proxy tasks: the edge nodes. */
+    proxyConstraint: string;
 }
 
 /** Node's names for CPU architectures, in Docker's (and Go's) names. */
@@ -92,6 +113,7 @@ export function hostImagePlatform(arch: string = process.arch): string {
 const IMAGE_PLATFORM = /^linux\/(amd64|arm64|arm\/v[5-7]|386|ppc64le|s390x|riscv64)$/;
 
 export const DEFAULTS: StackSettings = {
+    platform: "docker",
     replicas: 2,
     httpsPort: 443,
     httpPort: 80,
@@ -121,6 +143,9 @@ export const DEFAULTS: StackSettings = {
     rateLimitBurst: 200,
     maxBodyKb: 64,
     appSubnet: "10.213.77.0/24",
+    edgeAddress: "127.0.0.1",
+    proxyReplicas: 1,
+    proxyConstraint: "node.role==manager",
 };
 
 /** Bounds of the integer keys: [min, max]. */
@@ -138,6 +163,7 @@ const INTEGER_BOUNDS = {
     rateLimitPerSecond: [1, 1000000],
     rateLimitBurst: [0, 1000000],
     maxBodyKb: [1, 102400],
+    proxyReplicas: [1, 32],
 } as const satisfies Partial<Record<keyof StackSettings, readonly [number, number]>>;
 
 type IntegerKey = keyof typeof INTEGER_BOUNDS;
@@ -166,7 +192,31 @@ export const CONFIG_KEYS: readonly string[] = [
     "imagePlatform",
     "buildCaCertFile",
     "appSubnet",
+    "platform",
+    "registryAddress",
+    "registryUsername",
+    "registryPassword",
+    "swarmManagerHost",
+    "edgeAddress",
+    "proxyConstraint",
 ];
+
+/** Keys that mean something on one platform only, and what they do there. */
+const PLATFORM_KEYS: Record<Platform, Record<string, string>> = {
+    docker: {
+        registryAddress: "the swarm's registry",
+        registryUsername: "the swarm's registry user",
+        registryPassword: "the swarm's registry password",
+        swarmManagerHost: "the swarm's manager",
+        edgeAddress: "the address of the swarm's edge nodes",
+        proxyReplicas: "the swarm's proxy tasks",
+        proxyConstraint: "where the swarm's proxy tasks run",
+    },
+    swarm: {
+        bindAddress: "the host address one Docker host publishes on (a swarm's host-mode ports take every address of an edge node; edgeAddress names the one clients use)",
+        operatorPort: "the operator listener of one Docker host (a swarm publishes no operator port: host-mode ports cannot be bound to loopback)",
+    },
+};
 
 /** Keys earlier versions read, and what took their place. */
 const RETIRED_KEYS: Record<string, string> = {
@@ -275,6 +325,7 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         );
 
     const settings: StackSettings = {
+        platform: oneOf("platform", PLATFORMS, DEFAULTS.platform),
         replicas: integer("replicas"),
         httpsPort: integer("httpsPort"),
         httpPort: integer("httpPort"),
@@ -308,9 +359,37 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         rateLimitBurst: integer("rateLimitBurst"),
         maxBodyKb: integer("maxBodyKb"),
         appSubnet: text("appSubnet", DEFAULTS.appSubnet, subnetProblem),
+        registryAddress: raw("registryAddress") === undefined ? undefined : text("registryAddress", "", registryProblem),
+        registryUsername: raw("registryUsername") === undefined ? undefined : text("registryUsername", "", (v) => (/^[^\s:]{1,255}$/.test(v) ? undefined : "expected a user name without spaces or colons")),
+        swarmManagerHost: raw("swarmManagerHost") === undefined ? undefined : text("swarmManagerHost", "", dockerHostProblem),
+        edgeAddress: text("edgeAddress", DEFAULTS.edgeAddress, (v) => (net.isIP(v) || !dnsNameProblem(v) ? undefined : "expected the IP address or DNS name clients reach an edge node at")),
+        proxyReplicas: integer("proxyReplicas"),
+        proxyConstraint: text("proxyConstraint", DEFAULTS.proxyConstraint, (v) =>
+            /^[A-Za-z0-9_.-]+\s*(==|!=)\s*[^\s=!]+$/.test(v) ? undefined : "expected a Swarm placement constraint such as node.role==manager or node.labels.edge==true",
+        ),
     };
 
     // Rules that relate keys to each other.
+    for (const [key, meaning] of Object.entries(PLATFORM_KEYS[settings.platform])) {
+        if (presentKeys.includes(key)) {
+            const other = PLATFORMS.find((p) => p !== settings.platform)!;
+            problems.push(`${name(key)} is set but ${name("platform")} is ${settings.platform}: it sets ${meaning}, which only platform ${other} has; remove it with \`pulumi config rm ${prefix}${key}\``);
+        }
+    }
+    if (settings.platform === "swarm" && !settings.registryAddress) {
+        problems.push(`${name("registryAddress")} is not set: platform swarm pushes the images to a registry every node pulls from; set it with \`pulumi config set registryAddress registry.example.com:5000\``);
+    }
+    if (settings.platform === "swarm" && ![...settings.certDnsNames, ...settings.certIpAddresses].includes(settings.edgeAddress)) {
+        problems.push(
+            `${name("edgeAddress")} is ${settings.edgeAddress} but the certificate names only ${[...settings.certDnsNames, ...settings.certIpAddresses].join(", ")}: ` +
+                `add it to ${name(net.isIP(settings.edgeAddress) ? "certIpAddresses" : "certDnsNames")}, or clients would refuse the certificate and Nginx the host`,
+        );
+    }
+    if (presentKeys.includes("registryUsername") !== presentKeys.includes("registryPassword")) {
+        problems.push(
+            `${name("registryUsername")} and ${name("registryPassword")} go together: set both (the password with \`pulumi config set --secret registryPassword\`) or neither (a registry without login)`,
+        );
+    }
     if (settings.certRenewalDays >= settings.certValidityDays) {
         problems.push(
             `${name("certRenewalDays")} is ${settings.certRenewalDays} but ${name("certValidityDays")} is ${settings.certValidityDays}: ` +
@@ -338,6 +417,21 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
 
     if (problems.length) throw new ConfigError(problems);
     return settings;
+}
+
+/** A registry as image references name it: host[:port] and an optional path, no scheme. */
+function registryProblem(value: string): string | undefined {
+    if (/^[a-z]+:\/\//i.test(value)) return "expected host[:port][/path] without a scheme, such as registry.example.com:5000";
+    const [host, ...path] = value.split("/");
+    const match = /^([^:]+)(?::(\d{1,5}))?$/.exec(host);
+    const hostOk = match && (net.isIPv4(match[1]) || !dnsNameProblem(match[1])) && (match[2] === undefined || (Number(match[2]) >= 1 && Number(match[2]) <= 65535));
+    const pathOk = path.every((p) => /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(p));
+    return hostOk && pathOk ? undefined : "expected host[:port][/path], such as registry.example.com:5000 or 10.0.0.5:5000/mlapi (lower-case path)";
+}
+
+/** A Docker endpoint the provider's client dials. */
+function dockerHostProblem(value: string): string | undefined {
+    return /^(unix:\/\/\/\S+|tcp:\/\/\S+:\d+|ssh:\/\/\S+)$/.test(value) ? undefined : "expected a Docker endpoint such as unix:///var/run/docker.sock, tcp://10.0.0.5:2376 or ssh://user@manager";
 }
 
 function pemCertificateProblem(pem: string): string | undefined {
@@ -377,6 +471,14 @@ export function dnsNameProblem(name: string): string | undefined {
         labels.every((l, i) => (i === 0 && l === "*" && labels.length > 2) || label.test(l)) &&
         !/^\d+$/.test(labels[labels.length - 1]);
     return ok ? undefined : "expected a DNS name such as localhost or api.example.com (letters, digits and hyphens, dot-separated)";
+}
+
+/** The first host address of a subnet: the gateway Docker gives a network of it. */
+export function subnetGateway(cidr: string): string {
+    const subnet = parseSubnet(cidr);
+    if (!subnet) throw new Error(`not a subnet: ${cidr}`);
+    const address = subnet.base + 1;
+    return [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join(".");
 }
 
 function parseSubnet(cidr: string): { base: number; bits: number } | undefined {

@@ -1,8 +1,9 @@
 // The two images the stack runs, built by Pulumi from the repository: the
 // Flask + Gunicorn app (app/) and Nginx with the static frontend (nginx/).
-// Local images only: nothing is pushed, and containers run them by their
-// image ID (repoDigest), so a code change rolls the containers and no change
-// rebuilds nothing.
+// On one Docker host they stay local and containers run them by image ID; for
+// a swarm they are pushed to the registry every node pulls from, and the
+// services run them by digest. Either way repoDigest names the build, so a
+// code change rolls the replicas and no change rebuilds nothing.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 
@@ -15,6 +16,20 @@ export interface ServiceImagesArgs {
     platform: string;
     /** Extra CA certificate(s) pip trusts while the app builds (TLS-intercepting networks). */
     buildCaCertPem?: string;
+    /** Where to push the images (swarm mode); unset: they stay in the local engine. */
+    registry?: ImageRegistry;
+}
+
+export interface ImageRegistry {
+    /** host[:port][/path], as image references name it. */
+    address: string;
+    username?: string;
+    password?: pulumi.Input<string>;
+}
+
+/** The registry's server part (host[:port]): what logins and the provider's registry auth are keyed by. */
+export function registryServer(address: string): string {
+    return address.split("/")[0];
 }
 
 /** The build of one image, in the shape `docker.Image` takes. Pure, for tests. */
@@ -34,7 +49,7 @@ export const APP_CONTEXT = "app";
 export const PROXY_CONTEXT = "nginx";
 
 export class ServiceImages extends pulumi.ComponentResource {
-    /** Image IDs (sha256:...) to run containers from. */
+    /** Image IDs (sha256:...) to run containers from, or the pushed images' registry/name@sha256:... */
     readonly appImageId: pulumi.Output<string>;
     readonly proxyImageId: pulumi.Output<string>;
     /** Human-readable references (name:tag). */
@@ -43,10 +58,16 @@ export class ServiceImages extends pulumi.ComponentResource {
 
     constructor(name: string, args: ServiceImagesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:images:ServiceImages", name, {}, opts);
+        const registry = args.registry;
         const build = (component: string, context: string, buildCaCertPem?: string) =>
             new docker.Image(
                 `${name}-${component}`,
-                { imageName: `${args.namePrefix}-${component}:latest`, build: imageBuild(context, args.baseImage, args.platform, buildCaCertPem), skipPush: true },
+                {
+                    imageName: `${registry ? `${registry.address}/` : ""}${args.namePrefix}-${component}:latest`,
+                    build: imageBuild(context, args.baseImage, args.platform, buildCaCertPem),
+                    skipPush: !registry,
+                    ...(registry?.username ? { registry: { server: registryServer(registry.address), username: registry.username, password: registry.password } } : {}),
+                },
                 { parent: this },
             );
         // Only the app's build downloads over HTTPS (pip); Nginx's uses apt.

@@ -67,8 +67,14 @@ const REPLICA_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export interface NginxConfigInput {
     /** Host names and addresses the site answers to; anything else is refused. */
     serverNames: string[];
-    /** "host:port" of every app replica. */
+    /** "host:port" of every app replica (empty when discoveredUpstreams lists them). */
     upstreams: string[];
+    /**
+     * The replicas are in a file that a discovery loop keeps current (swarm
+     * mode: nginx/bin/mlapi-swarm-proxy writes one `server` line per running
+     * task and reloads Nginx when the tasks change).
+     */
+    discoveredUpstreams?: { file: string };
     /** Ports Nginx listens on (inside the container, or on loopback for tests). */
     listenHttpsPort: number;
     listenHttpPort: number;
@@ -158,18 +164,31 @@ function tlsPolicy(paths: NginxPaths): string[] {
     ];
 }
 
-function upstreamBlock(upstreams: string[]): string[] {
-    if (upstreams.length === 0) throw new Error("the Nginx config needs at least one upstream replica");
+/** Options of every replica's `server` line (the discovery loop writes the same ones). */
+export const UPSTREAM_SERVER_OPTIONS = "max_fails=2 fail_timeout=5s";
+
+function upstreamBlock(input: Pick<NginxConfigInput, "upstreams" | "discoveredUpstreams">): string[] {
+    const discovered = input.discoveredUpstreams;
+    if (discovered && input.upstreams.length) throw new Error("the Nginx config takes its replicas from a list or from the discovery file, not both");
+    if (!discovered && input.upstreams.length === 0) throw new Error("the Nginx config needs at least one upstream replica");
     return block("upstream mlapi_replicas", [
         // Fewest open requests first: a slow replica gets less new work.
         "least_conn;",
-        ...upstreams.map((address) => `server ${address} max_fails=2 fail_timeout=5s;`),
+        ...(discovered ? [`include ${discovered.file};`] : input.upstreams.map((address) => `server ${address} ${UPSTREAM_SERVER_OPTIONS};`)),
         // Reused connections to Gunicorn (which keeps them for 75 s).
         "keepalive 32;",
         "keepalive_timeout 60s;",
         "keepalive_requests 10000;",
     ]);
 }
+
+/** Replicas a request may be tried on: discovered ones get the most, so that scaling never changes the config. */
+function upstreamCount(input: Pick<NginxConfigInput, "upstreams" | "discoveredUpstreams">): number {
+    return input.discoveredUpstreams ? MAX_TRIES : input.upstreams.length;
+}
+
+/** At most this many replicas per request: beyond it a retry storm would cost more than the answer. */
+const MAX_TRIES = 4;
 
 function proxySettings(upstreamCount: number): string[] {
     return [
@@ -187,7 +206,7 @@ function proxySettings(upstreamCount: number): string[] {
         // Predictions are side-effect-free POSTs, so retrying one on another
         // replica after an error or a timeout is safe (non_idempotent).
         "proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;",
-        `proxy_next_upstream_tries ${Math.max(2, Math.min(upstreamCount, 4))};`,
+        `proxy_next_upstream_tries ${Math.max(2, Math.min(upstreamCount, MAX_TRIES))};`,
         `proxy_next_upstream_timeout ${PROXY_TIMEOUTS.totalRetrySeconds}s;`,
         "proxy_hide_header Server;",
         // Nginx sets its own (the same id, passed upstream above).
@@ -236,14 +255,14 @@ function siteServer(input: NginxConfigInput): string[] {
         ...block("location /api/", [
             `limit_req zone=api_per_client burst=${limits.rateLimitBurst} nodelay;`,
             ...apiErrorPages(),
-            ...proxySettings(input.upstreams.length),
+            ...proxySettings(upstreamCount(input)),
         ]),
         // Model metadata only changes with a new image: a short shared cache
         // spares the replicas. Predictions (POST) are never cached.
         ...block("location ~ ^/api/v1/(models|openapi\\.json)$", [
             `limit_req zone=api_per_client burst=${limits.rateLimitBurst} nodelay;`,
             ...apiErrorPages(),
-            ...proxySettings(input.upstreams.length),
+            ...proxySettings(upstreamCount(input)),
             "proxy_cache api_metadata;",
             // The app marks every answer no-store for clients; metadata only
             // changes with a new image, so the proxy may keep it briefly.
@@ -402,7 +421,7 @@ function httpSettings(input: NginxConfigInput): string[] {
         "",
         ...tlsPolicy(paths),
         "",
-        ...upstreamBlock(input.upstreams),
+        ...upstreamBlock(input),
         "",
         ...unknownHostServers(input),
         "",

@@ -4,9 +4,8 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { ReplicaEndpoint } from "./appTier";
+import { ReplicaEndpoint } from "./appSpec";
 import { NginxLimits, IMAGE_NGINX_VERSION, renderNginxConfig } from "./nginxConfig";
 import {
     APP_METRICS_PORT,
@@ -25,8 +24,11 @@ import {
 export interface NginxConfigArgs {
     certPem: pulumi.Input<string>;
     privateKeyPem: pulumi.Input<string>;
-    /** Each app replica's name and address on the app network. */
-    replicas: pulumi.Input<ReplicaEndpoint[]>;
+    /**
+     * Each app replica's name and address on the app network (the Docker
+     * platform), or "discovered": the proxy finds the tasks itself (swarm).
+     */
+    replicas: pulumi.Input<ReplicaEndpoint[]> | "discovered";
     /** The app network's subnet, refused by the operator listener. */
     appSubnet: string;
     serverNames: string[];
@@ -62,17 +64,10 @@ export function deployFilesDigest(configText: string, certPem: string, frontend:
     return hash.digest("hex");
 }
 
-/** The proxy's rendered config for the container, with container paths. */
-export function containerNginxConfig(args: { serverNames: string[]; replicas: ReplicaEndpoint[]; appSubnet: string; publicHttpsPort: number; limits: NginxLimits }): string {
-    return renderNginxConfig({
+/** What the proxy image's Nginx listens on and reads, whatever feeds it its replicas. */
+function imageNginxInput(args: { serverNames: string[]; publicHttpsPort: number; limits: NginxLimits }) {
+    return {
         serverNames: args.serverNames,
-        upstreams: args.replicas.map((r) => `${r.address}:${APP_PORT}`),
-        operator: {
-            port: PROXY_OPERATOR_PORT,
-            deniedNetworks: [args.appSubnet],
-            nginxExporter: PROXY_EXPORTER_ADDRESS,
-            replicas: args.replicas.map((r) => ({ name: r.name, api: `${r.address}:${APP_PORT}`, metrics: `${r.address}:${APP_METRICS_PORT}` })),
-        },
         listenHttpsPort: PROXY_HTTPS_PORT,
         listenHttpPort: PROXY_HTTP_PORT,
         publicHttpsPort: args.publicHttpsPort,
@@ -87,7 +82,34 @@ export function containerNginxConfig(args: { serverNames: string[]; replicas: Re
             accessLog: "/dev/stdout",
             errorLog: "stderr",
         },
+    };
+}
+
+/** The proxy's rendered config for the container, with container paths. */
+export function containerNginxConfig(args: { serverNames: string[]; replicas: ReplicaEndpoint[]; appSubnet: string; publicHttpsPort: number; limits: NginxLimits }): string {
+    return renderNginxConfig({
+        ...imageNginxInput(args),
+        upstreams: args.replicas.map((r) => `${r.address}:${APP_PORT}`),
+        operator: {
+            port: PROXY_OPERATOR_PORT,
+            deniedNetworks: [args.appSubnet],
+            nginxExporter: PROXY_EXPORTER_ADDRESS,
+            replicas: args.replicas.map((r) => ({ name: r.name, api: `${r.address}:${APP_PORT}`, metrics: `${r.address}:${APP_METRICS_PORT}` })),
+        },
     });
+}
+
+/** Where swarm mode's discovery loop (nginx/bin/mlapi-swarm-proxy) writes the app tasks' server lines: the task's tmpfs. */
+export const SWARM_UPSTREAMS_FILE = `${PROXY_RUNTIME_DIR}/upstreams.conf`;
+
+/**
+ * The proxy's config in swarm mode: the replicas are the app service's
+ * running tasks, which the discovery loop lists in SWARM_UPSTREAMS_FILE.
+ * No operator listener: Swarm publishes a port on every address of a node,
+ * never on its loopback only.
+ */
+export function swarmNginxConfig(args: { serverNames: string[]; publicHttpsPort: number; limits: NginxLimits }): string {
+    return renderNginxConfig({ ...imageNginxInput(args), upstreams: [], discoveredUpstreams: { file: SWARM_UPSTREAMS_FILE } });
 }
 
 /** A file the proxy receives, in the shape of docker.Container's uploads. */
@@ -115,15 +137,19 @@ export class NginxConfig extends pulumi.ComponentResource {
     /** The rendered nginx.conf. */
     readonly configText: pulumi.Output<string>;
     /** Files for the proxy (see proxyUploads); the key's content is a secret. */
-    readonly uploads: docker.types.input.ContainerUpload[];
+    readonly uploads: ProxyUpload<pulumi.Input<string>>[];
     /** Changes when the config, the certificate or the frontend changes. */
     readonly filesDigest: pulumi.Output<string>;
 
     constructor(name: string, args: NginxConfigArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:proxy:NginxConfig", name, {}, opts);
-        this.configText = pulumi.output(args.replicas).apply((replicas) =>
-            containerNginxConfig({ serverNames: args.serverNames, replicas, appSubnet: args.appSubnet, publicHttpsPort: args.publicHttpsPort, limits: args.limits }),
-        );
+        const replicas = args.replicas;
+        this.configText =
+            replicas === "discovered"
+                ? pulumi.output(swarmNginxConfig({ serverNames: args.serverNames, publicHttpsPort: args.publicHttpsPort, limits: args.limits }))
+                : pulumi.output(replicas).apply((endpoints) =>
+                      containerNginxConfig({ serverNames: args.serverNames, replicas: endpoints, appSubnet: args.appSubnet, publicHttpsPort: args.publicHttpsPort, limits: args.limits }),
+                  );
         // Only the key's content is secret, so diffs of the config stay readable.
         this.uploads = proxyUploads<pulumi.Input<string>>({
             config: this.configText,

@@ -102,7 +102,8 @@ async function main(argv: string[]): Promise<number> {
         options = { url, trustPem: ca ? fs.readFileSync(ca, "utf8") : undefined, insecure: argv.includes("--insecure"), replicas: Number(flag("replicas") ?? 1) };
     } else {
         const outputs = stackOutputs();
-        options = { url: String(outputs.url), trustPem: trustAnchor(outputs), replicas: outputs.replicaNames as string[] };
+        // A swarm stack's tasks have no names of their own: it outputs how many there are.
+        options = { url: String(outputs.url), trustPem: trustAnchor(outputs), replicas: (outputs.replicaNames as string[] | undefined) ?? Number(outputs.appReplicas) };
     }
     const checks = await runSmoke(options);
     console.log(formatReport(options.url, checks));

@@ -52,6 +52,7 @@ export async function gatherFacts(outputs: Record<string, unknown>, options: { s
     const url = text("url");
     const replicaNames = outputs.replicaNames;
     const proxyName = text("proxyContainerName");
+    if (outputs.appServiceName) throw new Error("this is a swarm stack: `npm run status` reads one Docker host's containers; on a swarm use `docker service ps` on a manager (README, \"Swarm mode\")");
     if (!url || !Array.isArray(replicaNames) || !proxyName) throw new Error("the outputs have no url, replicaNames or proxyContainerName: is the stack deployed (`npm run deploy`)?");
     const holderName = text("portHolderName");
     const operatorUrl = text("operatorUrl");

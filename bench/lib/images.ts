@@ -6,7 +6,7 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { appEnvironment, appHardening, replicaSettings } from "../../components/appTier";
+import { appEnvironment, appHardening, replicaSettings } from "../../components/appSpec";
 import { DEFAULTS } from "../../components/config";
 import { dockerRunFlags } from "../../components/hardening";
 import { waitFor, PROJECT_ROOT } from "../../test/e2e/harness";

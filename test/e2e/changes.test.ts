@@ -8,12 +8,9 @@
 // change, the new proxy image (the one that replaces Nginx) included.
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { DEFAULTS } from "../../components/config";
 import { renewalGeneration } from "../../components/certificate";
-import { buildTestImages, dockerAsync, dockerSuite, freeSubnet, inspect, TEST_IMAGES } from "../support/docker";
+import { buildTestImages, dockerSuite, freeSubnet, imageVariant, inspect, TEST_IMAGES } from "../support/docker";
 import { describeStep, enginePlan } from "../support/enginePlan";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { replayer, Replayer } from "../support/replay";
@@ -29,17 +26,6 @@ const DAY = 24 * 3600 * 1000;
 const periodDays = DEFAULTS.certValidityDays - DEFAULTS.certRenewalDays;
 /** The start of a renewal generation, so the whole file runs in one. */
 const NOW = (renewalGeneration(Date.now(), DEFAULTS) + 1) * periodDays * DAY;
-
-/** An image that differs from `base` only by a label: a new image ID, as a code change makes. */
-async function variant(base: string, tag: string): Promise<void> {
-    const context = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-variant-"));
-    try {
-        fs.writeFileSync(path.join(context, "Dockerfile"), `FROM ${base}\nLABEL mlapi.variant=${tag}\n`);
-        await dockerAsync(["build", "--tag", tag, context]);
-    } finally {
-        fs.rmSync(context, { recursive: true, force: true });
-    }
-}
 
 withDocker.describe("each change, replayed in the engine's order on the real images, keeps serving", () => {
     const stack = `e2e${crypto.randomBytes(3).toString("hex")}`;
@@ -101,7 +87,7 @@ withDocker.describe("each change, replayed in the engine's order on the real ima
     beforeAll(async () => {
         withDocker.ensured();
         await buildTestImages();
-        await Promise.all([variant(APP_IMAGE, variants.app2), variant(APP_IMAGE, variants.app3), variant(PROXY_IMAGE, variants.proxy2)]);
+        await Promise.all([imageVariant(APP_IMAGE, variants.app2), imageVariant(APP_IMAGE, variants.app3), imageVariant(PROXY_IMAGE, variants.proxy2)]);
         config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), operatorPort: String(await freePort()), appSubnet: freeSubnet() };
         docker = replayer(images);
         const first = await program({});

@@ -13,7 +13,7 @@ import * as path from "path";
 import { CA_CERT_USES, CA_VALIDITY_DAYS, serverCertUses, validityHours } from "../../components/certificate";
 import { parseSettings, StackSettings } from "../../components/config";
 import { renderNginxConfig } from "../../components/nginxConfig";
-import { appEnvironment, replicaSettings } from "../../components/appTier";
+import { appEnvironment, replicaSettings } from "../../components/appSpec";
 import { certRequest, generateKey, selfSignedCert, signCert } from "../support/openssl";
 import { hostNginxVersion } from "../support/nginx";
 import { request } from "../support/http";

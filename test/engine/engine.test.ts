@@ -12,40 +12,18 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { Stack } from "@pulumi/pulumi/automation";
 import { assess } from "../../scripts/lib/statusReport";
 import { formatReport, runSmoke, trustAnchor } from "../../scripts/smoke";
 import { gatherFacts } from "../../scripts/status";
 import { freePort } from "../e2e/harness";
 import { freeSubnet } from "../support/docker";
+import { PROJECT, refreshDrift, scratchStack, ScratchStack, upReporting, whyNoEngine } from "../support/engineStack";
 import { request } from "../support/http";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 
-const PROJECT_ROOT = path.resolve(__dirname, "../..");
-const PROJECT = "https-ml-api";
-/** What the program is made of: copied into the scratch project (node_modules is linked). */
-const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "app", "nginx"];
-
-/** Why the suite cannot run here, or undefined when it can. */
-function whyNotRunnable(): string | undefined {
-    const version = spawnSync("pulumi", ["version"], { encoding: "utf8" });
-    if (version.status !== 0) return "no `pulumi` CLI on PATH (see README, 'Real-engine tests')";
-    const plugins = spawnSync("pulumi", ["plugin", "ls", "--json"], { encoding: "utf8" });
-    const installed: { name: string; kind: string; version: string }[] = plugins.status === 0 ? JSON.parse(plugins.stdout || "[]") : [];
-    const dependencies = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")).dependencies as Record<string, string>;
-    for (const name of ["tls", "docker"]) {
-        const wanted = dependencies[`@pulumi/${name}`];
-        if (!installed.some((p) => p.kind === "resource" && p.name === name && p.version === wanted)) {
-            return `the Pulumi CLI ${version.stdout.trim()} has no ${name} ${wanted} resource plugin`;
-        }
-    }
-    if (spawnSync("docker", ["info"], { stdio: "ignore", timeout: 20_000 }).status !== 0) return "no Docker engine answers";
-    return undefined;
-}
-
-const skipReason = whyNotRunnable();
+const skipReason = whyNoEngine();
 const describeEngine = skipReason ? describe.skip : describe;
 if (skipReason) console.log(`real-engine suite skipped: ${skipReason}`);
 
@@ -65,7 +43,7 @@ jest.setTimeout(20 * 60_000);
 describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped: ${skipReason})` : ""}`, () => {
     const stackName = `engine-${crypto.randomBytes(3).toString("hex")}`;
     const prefix = `mlapi-${stackName}-`;
-    let scratch: string;
+    let scratchProject: ScratchStack;
     let workDir: string;
     const traffic: string[] = [];
     const timings: string[] = [];
@@ -77,17 +55,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
     const replicaNamed = (n: number) => expect.stringMatching(new RegExp(`^${prefix}app-${n}-[0-9a-f]{8}$`));
     const outputs = async () => Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]));
 
-    /** One `pulumi up`, with the warnings and errors the engine reported. */
-    async function up(): Promise<{ seconds: number; warnings: string[] }> {
-        const warnings: string[] = [];
-        const onEvent = (event: EngineEvent) => {
-            const diagnostic = event.diagnosticEvent;
-            if (diagnostic && (diagnostic.severity === "warning" || diagnostic.severity === "error")) warnings.push(`${diagnostic.severity}: ${diagnostic.message.trim()}`);
-        };
-        const started = Date.now();
-        await stack.up({ onEvent, color: "never" });
-        return { seconds: (Date.now() - started) / 1000, warnings };
-    }
+    const up = () => upReporting(stack);
 
     /**
      * `pulumi up` under a paced load: what the change did to traffic, for
@@ -143,39 +111,21 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
     }
 
     beforeAll(async () => {
-        scratch = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-engine-"));
-        workDir = path.join(scratch, "project");
-        fs.mkdirSync(workDir);
-        for (const entry of PROGRAM_FILES) fs.cpSync(path.join(PROJECT_ROOT, entry), path.join(workDir, entry), { recursive: true });
-        fs.symlinkSync(path.join(PROJECT_ROOT, "node_modules"), path.join(workDir, "node_modules"));
         httpsPort = await freePort();
-        fs.mkdirSync(path.join(scratch, "state"));
-        stack = await LocalWorkspace.createOrSelectStack(
-            { stackName, workDir },
-            {
-                envVars: {
-                    PULUMI_BACKEND_URL: `file://${path.join(scratch, "state")}`,
-                    PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(16).toString("hex"),
-                    PULUMI_SKIP_UPDATE_CHECK: "true",
-                },
-            },
-        );
         // The defaults, except what must not collide with other stacks on this engine.
-        const config: Record<string, { value: string }> = {
-            httpsPort: { value: String(httpsPort) },
-            httpPort: { value: String(await freePort()) },
-            operatorPort: { value: String(await freePort()) },
-            appSubnet: { value: freeSubnet() },
-        };
-        // Where the network intercepts TLS, pip in the app image's build needs the CA (as in .ci/run).
-        if (process.env.MLAPI_BUILD_CA_CERT_FILE) config.buildCaCertFile = { value: process.env.MLAPI_BUILD_CA_CERT_FILE };
-        await stack.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`${PROJECT}:${k}`, v])));
+        scratchProject = await scratchStack(stackName, {
+            httpsPort: String(httpsPort),
+            httpPort: String(await freePort()),
+            operatorPort: String(await freePort()),
+            appSubnet: freeSubnet(),
+        });
+        ({ stack, workDir } = scratchProject);
     }, 120_000);
 
     afterAll(async () => {
         try {
             if (stack && !destroyed) await stack.destroy({ color: "never" }).catch((error) => console.error(`engine suite: destroy failed: ${error}`));
-            if (stack) await stack.workspace.removeStack(stackName).catch(() => undefined);
+            if (scratchProject) await scratchProject.remove();
         } finally {
             // docker.Image never deletes what it built: the suite removes the stack's images (as `npm run destroy` does).
             spawnSync("docker", ["image", "rm", "--force", `${prefix}app:latest`, `${prefix}proxy:latest`], { stdio: "ignore" });
@@ -183,7 +133,6 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
                 const [kind, name] = leftover.split(" ");
                 spawnSync("docker", [kind === "container" ? "rm" : kind, ...(kind === "container" ? ["-f"] : ["rm", "-f"]), name], { stdio: "ignore" });
             }
-            if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
             console.log([`real-engine suite, stack ${stackName}:`, ...timings, "what each update did to traffic (per client kind: 2 kept-alive HTTPS connections, 30 predictions/s):", ...traffic].join("\n  "));
         }
     }, 10 * 60_000);
@@ -231,9 +180,9 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         expect(exported.length).toBeGreaterThan(0);
         expect(exported.filter((at) => !at.endsWith(".plaintext"))).toEqual([]);
         // The state file itself (the backend's checkpoint) holds none of them.
-        const stateFiles = fs.readdirSync(path.join(scratch, "state"), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(`${stackName}.json`));
+        const stateFiles = fs.readdirSync(scratchProject.stateDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(`${stackName}.json`));
         expect(stateFiles).toHaveLength(1);
-        const checkpoint = JSON.parse(fs.readFileSync(path.join(scratch, "state", stateFiles[0]), "utf8"));
+        const checkpoint = JSON.parse(fs.readFileSync(path.join(scratchProject.stateDir, stateFiles[0]), "utf8"));
         expect(checkpoint.checkpoint.latest.resources.length).toBeGreaterThan(10);
         expect(plainKeys({ deployment: checkpoint.checkpoint.latest })).toEqual([]);
         expect(JSON.stringify(checkpoint)).toMatch(/"ciphertext":/);
@@ -245,14 +194,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
     });
 
     test("`pulumi refresh` finds no drift, and `preview` still expects no changes after it", async () => {
-        // What refresh found different, by resource and property.
-        const drift: string[] = [];
-        const onEvent = (event: EngineEvent) => {
-            const step = event.resOutputsEvent?.metadata;
-            if (step && step.op !== "same") drift.push(`${step.urn.split("::").pop()}: ${step.op} ${(step.diffs ?? []).join(", ")}`);
-        };
-        const refresh = await stack.refresh({ color: "never", onEvent });
-        expect([Object.keys(refresh.summary.resourceChanges ?? {}).filter((op) => op !== "same"), drift]).toEqual([[], []]);
+        expect(await refreshDrift(stack)).toEqual([]);
         await stack.preview({ expectNoChanges: true, color: "never" });
     });
 

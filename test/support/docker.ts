@@ -282,3 +282,14 @@ export function dockerSuite(what: string): { describe: jest.Describe; ensured():
         },
     };
 }
+
+/** An image that differs from `base` only by a label: a new image ID, as a code change makes. */
+export async function imageVariant(base: string, tag: string): Promise<void> {
+    const context = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-variant-"));
+    try {
+        fs.writeFileSync(path.join(context, "Dockerfile"), `FROM ${base}\nLABEL mlapi.variant=${tag}\n`);
+        await dockerAsync(["build", "--tag", tag, context]);
+    } finally {
+        fs.rmSync(context, { recursive: true, force: true });
+    }
+}

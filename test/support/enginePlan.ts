@@ -8,7 +8,9 @@
 // - a resource whose inputs are unchanged is kept, and so is its state;
 // - a changed resource is replaced: the docker provider marks nearly every
 //   container, network and volume field ForceNew, and the tls resources'
-//   fields all are; an image whose build changed is rebuilt in place;
+//   fields all are, and so are a Swarm config's and secret's; an image whose
+//   build changed is rebuilt in place, and a Swarm service is updated in
+//   place (Swarm rolls its tasks) unless its name changed (ForceNew);
 // - a replacement with deleteBeforeReplace deletes the old resource first,
 //   and before it every old resource whose inputs take a value from it,
 //   transitively (their inputs would become unknown, which a ForceNew field
@@ -33,6 +35,12 @@ function sameInputs(a: RecordedResource, b: RecordedResource): boolean {
 
 const isCustom = (r: RecordedResource) => !r.type.startsWith("mlapi:");
 const IMAGE = "docker:index/image:Image";
+const SERVICE = "docker:index/service:Service";
+
+/** A service whose name stays is updated in place; the provider's other ForceNew fields (auth, mode's shape) the program never changes. */
+function updatedInPlace(old: RecordedResource, resource: RecordedResource): boolean {
+    return resource.type === SERVICE && plainDeep(old.inputs).name === plainDeep(resource.inputs).name;
+}
 
 /** Old resources in an order where each comes after everything that depends on it. */
 function dependentsFirst(olds: RecordedResource[], all: RecordedResource[]): RecordedResource[] {
@@ -49,9 +57,9 @@ export function enginePlan(before: RecordedResource[], after: RecordedResource[]
     const steps: Step[] = [];
     const deletedEarly = new Set<string>();
     const atEnd: RecordedResource[] = [];
-    const replaced = new Set(
-        after.filter(isCustom).filter((r) => olds.has(r.name) && r.type !== IMAGE && !sameInputs(olds.get(r.name)!, r)).map((r) => r.name),
-    );
+    const changed = after.filter(isCustom).filter((r) => olds.has(r.name) && r.type !== IMAGE && !sameInputs(olds.get(r.name)!, r));
+    const updated = new Set(changed.filter((r) => updatedInPlace(olds.get(r.name)!, r)).map((r) => r.name));
+    const replaced = new Set(changed.filter((r) => !updated.has(r.name)).map((r) => r.name));
 
     for (const resource of after.filter(isCustom)) {
         const old = olds.get(resource.name);
@@ -59,6 +67,8 @@ export function enginePlan(before: RecordedResource[], after: RecordedResource[]
             steps.push({ op: "create", resource });
         } else if (resource.type === IMAGE) {
             if (JSON.stringify(old.state) !== JSON.stringify(resource.state)) steps.push({ op: "update", resource, old });
+        } else if (updated.has(resource.name)) {
+            steps.push({ op: "update", resource, old });
         } else if (deletedEarly.has(resource.name)) {
             // Deleted early, as a dependent of a delete-before-replace: only its creation is left.
             steps.push({ op: "create", resource });
@@ -100,4 +110,20 @@ export function enginePlan(before: RecordedResource[], after: RecordedResource[]
 export function describeStep(step: Step): string {
     if (step.op === "delete") return `delete ${step.old.name} (${step.why})`;
     return `${step.op} ${step.resource.name}`;
+}
+
+/** Runs the steps in order with a replayer's handlers; returns one line per step, with when it began and its seconds. */
+export async function runSteps(
+    steps: Step[],
+    handlers: { create(resource: RecordedResource): Promise<void>; update(resource: RecordedResource): Promise<void>; remove(old: RecordedResource): Promise<void> },
+): Promise<string[]> {
+    const lines: string[] = [];
+    for (const step of steps) {
+        const started = Date.now();
+        if (step.op === "delete") await handlers.remove(step.old);
+        else if (step.op === "update") await handlers.update(step.resource);
+        else await handlers.create(step.resource);
+        lines.push(`${new Date(started).toISOString().slice(11, 23)} ${describeStep(step)}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
+    return lines;
 }

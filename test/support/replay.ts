@@ -11,7 +11,7 @@
 // Docker gave a container under mocks is pinned (`--ip`) so the rendered
 // Nginx config lists the containers that really run.
 import { dockerCall, providerUploadArchive } from "./docker";
-import { describeStep, Step } from "./enginePlan";
+import { runSteps, Step } from "./enginePlan";
 import { plainDeep, RecordedResource, RESOURCE_TYPES } from "../unit/program";
 
 interface Healthcheck {
@@ -218,16 +218,8 @@ export function replayer(images: Map<string, string>): Replayer {
     }
 
     return {
-        async apply(steps) {
-            const lines: string[] = [];
-            for (const step of steps) {
-                const started = Date.now();
-                if (step.op === "delete") await remove(step.old);
-                else await create(step.resource);
-                lines.push(`${new Date(started).toISOString().slice(11, 23)} ${describeStep(step)}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-            }
-            return lines;
-        },
+        // An update is an image rebuilt in place: nothing to do in Docker (create checks the image is there).
+        apply: (steps) => runSteps(steps, { create, update: create, remove }),
         live: () => [...live.values()],
     };
 }

@@ -1,22 +1,27 @@
 // A real multi-node Docker Swarm on this one machine, for the swarm tests:
 // N Docker daemons, each in its own network namespace, joined by veth pairs
-// to one host bridge on a private subnet, plus a plain-HTTP registry (Debian's
-// `docker-registry`) in a namespace of its own that every node pulls from.
+// to one host bridge on a private subnet, plus a registry (Debian's
+// `docker-registry`) in a namespace of its own that every node pulls from:
+// HTTPS with a CA made per swarm, and basic auth with a random password.
 //
 // Everything a cluster makes is named by one id: namespaces
 // `mlswarm-<id>-n<i>` and `mlswarm-<id>-reg`, links `mlswarm<id>b` (the
 // bridge) and `mlswarm<id>h<i>` (host ends of the veths), the iptables rule
 // commented `mlswarm-<id>`, cgroups `mlswarm-<id>-n<i>` (each daemon's
-// cgroup-parent) and the directory `<tmp>/mlswarm-<id>` (data roots, exec
-// roots, sockets, configs, logs and the registry's storage). teardown()
+// cgroup-parent), the directory `<tmp>/mlswarm-<id>` (data roots, exec
+// roots, sockets, configs, logs, the CLI's config, the registry's storage,
+// keys and certificates) and the registry's CA in
+// `/etc/docker/certs.d/<address:port>/`, marked by a file `mlswarm-<id>` beside
+// its ca.crt (docker reads only *.crt, *.cert and *.key there). teardown()
 // removes all of it; sweepSwarms() removes whatever an earlier run whose
 // process is gone left behind (a crash, a SIGKILL), so it never poisons the
 // next one.
 //
 // What this machine needs (checked by swarmProblems()): root, dockerd,
-// docker-proxy, nsenter, ip, iptables, docker-registry and skopeo (Debian
-// packages docker.io, util-linux, iproute2, iptables, docker-registry,
-// skopeo), and a host Docker engine holding the images to push.
+// docker-proxy, nsenter, ip, iptables, docker-registry, skopeo, openssl and
+// perl (Debian packages docker.io, util-linux, iproute2, iptables,
+// docker-registry, skopeo, openssl, perl-base), and a host Docker engine
+// holding the images to push.
 //
 // Why it is made this way:
 // - daemons start under `nsenter --net=...`, not `ip netns exec`, which
@@ -36,11 +41,19 @@
 //   mesh do not work, `--endpoint-mode dnsrr` and `mode=host` ports do;
 // - every daemon reports this machine's hostname: nodes are told apart by
 //   their ID and the node label `mlswarm.node=n<i>`, never by hostname;
+// - the registry's CA goes in /etc/docker/certs.d/<address:port>/ca.crt:
+//   every daemon here (the host engine and the nodes share /etc/docker) reads
+//   that directory on each connection, so all of them trust the registry
+//   without a restart, and no daemon lists it in insecure-registries (the
+//   host engine's config is never touched);
+// - the htpasswd line is bcrypt made by libcrypt through perl's crypt()
+//   (perl-base is always there; apache2-utils' htpasswd and python's
+//   deprecated crypt module may not be);
 // - images go from the host engine to the registry with `skopeo copy
 //   docker-daemon:... docker://...` (measured: 4.4 s for the 174 MB app
 //   image, against 17 s for `docker save` into a node daemon, `docker load`
-//   and `docker push` from there); the host engine cannot push itself, as
-//   the registry is not in its insecure-registries;
+//   and `docker push` from there); the host engine's own `docker push` works
+//   too (the CA is in certs.d), as the Pulumi program's docker.Image uses it;
 // - Swarm's ports between the namespaces (2377/tcp, 7946/tcp+udp, 4789/udp
 //   VXLAN) need nothing beyond the one bridge rule; the veths keep MTU 1500,
 //   so the overlay's 1450 fits;
@@ -60,6 +73,9 @@ export const SWARM_PREFIX = "mlswarm";
 /** The node label that names each node (n0, n1, ...): the only reliable way to tell them apart. */
 export const NODE_LABEL = "mlswarm.node";
 export const REGISTRY_PORT = 5000;
+export const REGISTRY_USER = "mlswarm";
+/** Where every Docker daemon on this machine looks up a registry's CA, per connection. */
+const CERTS_DIR = "/etc/docker/certs.d";
 /** The underlay subnets are 10.231.X.0/24; overlay networks come from this pool instead. */
 const UNDERLAY_PREFIX = "10.231";
 export const OVERLAY_ADDRESS_POOL = "10.232.0.0/16";
@@ -79,6 +95,8 @@ const TOOLS: Record<string, string> = {
     iptables: "iptables",
     "docker-registry": "docker-registry",
     skopeo: "skopeo",
+    openssl: "openssl",
+    perl: "perl-base",
     mount: "mount",
     umount: "mount",
 };
@@ -120,11 +138,31 @@ export interface Swarm {
     subnet: string;
     /** The host's own address on the bridge. */
     hostAddress: string;
-    /** `address:port` of the registry, as image references name it. */
+    /**
+     * `address:port` of the registry, as image references name it. It serves
+     * HTTPS with a certificate of `registryCaPem`'s, which every daemon here
+     * (the host engine too) trusts from /etc/docker/certs.d, and wants
+     * `registryAuth`. The host engine pushes to it as docker.Image does
+     * (`registry: { server: registry, ...registryAuth }`), or from its CLI with
+     * a config directory of the caller's own, never ~/.docker:
+     * `docker --config <dir> login --username <u> --password-stdin <registry>`
+     * (the password on stdin), then `docker --config <dir> push <registry>/<repo>:<tag>`
+     * (DOCKER_CONFIG=<dir> does the same as --config).
+     */
     registry: string;
+    /** The swarm's own CA (PEM), issuer of the registry's certificate. */
+    registryCaPem: string;
+    /** The registry's only user and its random password. */
+    registryAuth: { username: string; password: string };
+    /**
+     * The docker CLI config directory `docker()` and `dockerAsync()` use: logged
+     * in to the registry (through the manager), so `service create
+     * --with-registry-auth` and `pull` on any node send the credentials.
+     */
+    dockerConfig: string;
     nodes: SwarmNode[];
     manager: SwarmNode;
-    /** `docker -H <node> ...args`, synchronously (trimmed stdout; throws with stderr). */
+    /** `docker --config <dockerConfig> -H <node> ...args`, synchronously (trimmed stdout; throws with stderr). */
     docker(node: SwarmNode, args: string[], input?: string | Buffer): string;
     /** The same, without blocking the event loop. */
     dockerAsync(node: SwarmNode, args: string[]): Promise<string>;
@@ -184,6 +222,7 @@ const names = (id: string) => ({
     netns: (n: string) => `${SWARM_PREFIX}-${id}-${n}`,
     cgroup: (n: string) => `${SWARM_PREFIX}-${id}-${n}`,
     comment: `${SWARM_PREFIX}-${id}`,
+    caMarker: `${SWARM_PREFIX}-${id}`,
 });
 
 /** The chain the bridge rule goes in: DOCKER-USER when the host engine made it (it jumps there before its DROP), else FORWARD. */
@@ -234,6 +273,70 @@ function ownerFile(dir: string): string {
     return path.join(dir, "owner.pid");
 }
 
+/** A CA for this swarm and the registry's key and certificate from it, for its address (an IP SAN: everything names it by address). */
+function makeRegistryCerts(id: string, dir: string, address: string): { caPem: string; certificate: string; key: string } {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const file = (name: string) => path.join(dir, name);
+    const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run("openssl", [
+        "req", "-x509", ...newKey, "-keyout", file("ca.key"), "-out", file("ca.crt"), "-days", "2",
+        "-subj", `/CN=${SWARM_PREFIX}-${id} registry CA`,
+        "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run("openssl", ["req", ...newKey, "-keyout", file("registry.key"), "-out", file("registry.csr"), "-subj", `/CN=${address}`]);
+    fs.writeFileSync(
+        file("registry.ext"),
+        [
+            "basicConstraints = critical, CA:FALSE",
+            "keyUsage = critical, digitalSignature",
+            "extendedKeyUsage = serverAuth",
+            `subjectAltName = IP:${address}`,
+            "subjectKeyIdentifier = hash",
+            "authorityKeyIdentifier = keyid",
+            "",
+        ].join("\n"),
+    );
+    run("openssl", [
+        "x509", "-req", "-in", file("registry.csr"), "-CA", file("ca.crt"), "-CAkey", file("ca.key"),
+        "-set_serial", `0x${crypto.randomBytes(8).toString("hex")}`, "-days", "2", "-extfile", file("registry.ext"), "-out", file("registry.crt"),
+    ]);
+    return { caPem: fs.readFileSync(file("ca.crt"), "utf8"), certificate: file("registry.crt"), key: file("registry.key") };
+}
+
+const BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/**
+ * An htpasswd line as `htpasswd -B` writes it, the password going to perl on
+ * stdin. Cost 4, bcrypt's least: the registry checks the hash on every
+ * request, and the password is random.
+ */
+function htpasswdLine(username: string, password: string): string {
+    // 22 characters carry the 128-bit salt; the last one's low 4 bits are unused, so it is . O e or u.
+    const salt = Array.from({ length: 21 }, () => BCRYPT_ALPHABET[crypto.randomInt(64)]).join("") + ".Oeu"[crypto.randomInt(4)];
+    const hash = run("perl", ["-e", "chomp(my $p = <STDIN>); print crypt($p, $ARGV[0]) // ''", `$2y$04$${salt}`], { input: `${password}\n` }).stdout;
+    if (!/^\$2y\$04\$[./A-Za-z0-9]{53}$/.test(hash)) throw new Error(`perl's crypt() made no bcrypt hash (${JSON.stringify(hash)}): this libcrypt has no bcrypt (Debian's libcrypt1 has)`);
+    return `${username}:${hash}\n`;
+}
+
+/** Installs the swarm's CA for `registry` where every daemon here reads it; the marker goes first, so no CA is ever unmarked. */
+function installRegistryCa(id: string, registry: string, caPem: string): void {
+    const dir = path.join(CERTS_DIR, registry);
+    if (fs.existsSync(dir)) throw new Error(`${dir} exists and is not this swarm's: not replacing it`);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, names(id).caMarker), `made by test/support/swarm.ts for ${names(id).dir}\n`);
+    fs.writeFileSync(path.join(dir, "ca.crt"), caPem);
+}
+
+/** The directories in /etc/docker/certs.d that cluster `id` installed (those holding its marker). */
+function clusterCertDirs(id: string): string[] {
+    try {
+        return fs.readdirSync(CERTS_DIR).map((entry) => path.join(CERTS_DIR, entry)).filter((dir) => fs.existsSync(path.join(dir, names(id).caMarker)));
+    } catch {
+        return [];
+    }
+}
+
 /**
  * Makes a swarm of `nodes` daemons (n0 .. n<managers-1> managers, the rest
  * workers) and its registry. Sweeps earlier runs' leftovers first. On any
@@ -274,9 +377,13 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
         run("ip", ["link", "set", n.bridge, "up"]);
         run("iptables", ["-I", forwardChain(), ...bridgeRule(id)]);
 
-        // The registry, in its own namespace, plain HTTP, storage in the cluster's directory.
+        // The registry, in its own namespace, HTTPS and htpasswd, storage in the cluster's directory.
         const regDir = path.join(n.dir, "registry");
         fs.mkdirSync(path.join(regDir, "data"), { recursive: true });
+        const tls = makeRegistryCerts(id, path.join(regDir, "tls"), `${base}.${REGISTRY_OCTET}`);
+        installRegistryCa(id, registry, tls.caPem);
+        const registryAuth = { username: REGISTRY_USER, password: crypto.randomBytes(18).toString("base64url") };
+        fs.writeFileSync(path.join(regDir, "htpasswd"), htpasswdLine(registryAuth.username, registryAuth.password), { mode: 0o600 });
         fs.writeFileSync(
             path.join(regDir, "config.yml"),
             [
@@ -288,9 +395,16 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
                 `    rootdirectory: ${path.join(regDir, "data")}`,
                 "  delete:",
                 "    enabled: true",
+                "auth:",
+                "  htpasswd:",
+                `    realm: ${n.comment}`,
+                `    path: ${path.join(regDir, "htpasswd")}`,
                 "http:",
                 `  addr: ${registry}`,
                 `  secret: ${crypto.randomBytes(16).toString("hex")}`,
+                "  tls:",
+                `    certificate: ${tls.certificate}`,
+                `    key: ${tls.key}`,
                 "",
             ].join("\n"),
         );
@@ -313,7 +427,6 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
                 config,
                 JSON.stringify(
                     {
-                        "insecure-registries": [registry],
                         "cgroup-parent": `/${n.cgroup(name)}`,
                         labels: [`${NODE_LABEL}=${name}`],
                         "shutdown-timeout": 2,
@@ -349,7 +462,7 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
             async () => {
                 const reg = children.get("registry")!;
                 if (reg.exitCode !== null) throw new Error(`docker-registry exited (${reg.exitCode}): ${logTail(regLog)}`);
-                return (await request(`http://${registry}/v2/`, { timeoutMs: 2000 })).status === 200 ? true : undefined;
+                return (await request(`https://${registry}/v2/`, { ca: tls.caPem, timeoutMs: 2000 })).status === 401 ? true : undefined;
             },
             20_000,
         );
@@ -403,6 +516,14 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
         for (const node of nodes) docker(["-H", first.host, "node", "update", "--label-add", `${NODE_LABEL}=${node.name}`, node.id]);
         phase("swarm formed");
 
+        // The CLI's config is the swarm's own, never ~/.docker: the login (checked by the manager's
+        // daemon, so it proves that daemon trusts the CA) lands there, and every docker() call sends it.
+        const dockerConfig = path.join(n.dir, "cli");
+        fs.mkdirSync(dockerConfig, { mode: 0o700 });
+        const nodeDocker = (node: SwarmNode, args: string[]) => ["--config", dockerConfig, "-H", node.host, ...args];
+        docker(nodeDocker(first, ["login", "--username", registryAuth.username, "--password-stdin", registry]), registryAuth.password);
+        phase("manager logged in to the registry");
+
         const swarm: Swarm = {
             id,
             dir: n.dir,
@@ -410,15 +531,28 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
             subnet,
             hostAddress,
             registry,
+            registryCaPem: tls.caPem,
+            registryAuth,
+            dockerConfig,
             nodes,
             manager: first,
             timings,
-            docker: (node, args, input) => docker(["-H", node.host, ...args], input),
-            dockerAsync: (node, args) => dockerAsync(["-H", node.host, ...args]),
+            docker: (node, args, input) => docker(nodeDocker(node, args), input),
+            dockerAsync: (node, args) => dockerAsync(nodeDocker(node, args)),
             pushImage: async (hostImage, name) => {
                 const reference = `${registry}/${name}`;
                 const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-                    const child = startGroup("skopeo", ["copy", "--quiet", "--dest-tls-verify=false", `docker-daemon:${hostImage}`, `docker://${reference}`], { logFile: "pipe" });
+                    const child = startGroup(
+                        "skopeo",
+                        [
+                            "copy", "--quiet",
+                            // The CA as the daemons trust it (skopeo takes the *.crt there; it ignores the marker).
+                            "--dest-cert-dir", path.join(CERTS_DIR, registry),
+                            "--dest-creds", `${registryAuth.username}:${registryAuth.password}`,
+                            `docker-daemon:${hostImage}`, `docker://${reference}`,
+                        ],
+                        { logFile: "pipe" },
+                    );
                     let stderr = "";
                     child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
                     child.stdout?.resume();
@@ -589,6 +723,7 @@ export function leftovers(id: string): string[] {
     for (const netns of clusterNamespaces(id)) found.push(`network namespace ${netns}`);
     for (const link of clusterLinks(id)) found.push(`link ${link}`);
     for (const { rule } of clusterRules(id)) found.push(`iptables ${rule}`);
+    for (const dir of clusterCertDirs(id)) found.push(`registry CA ${dir}`);
     if (fs.existsSync(n.dir)) found.push(`directory ${n.dir}`);
     return found;
 }
@@ -662,6 +797,13 @@ async function removeCluster(id: string): Promise<string[]> {
     for (const { chain, rule } of clusterRules(id)) {
         attempt(`iptables ${rule}`, () => run("iptables", ["-D", chain, ...splitRule(rule).slice(2)]));
     }
+    for (const dir of clusterCertDirs(id)) attempt(`rm -rf ${dir}`, () => fs.rmSync(dir, { recursive: true, force: true }));
+    try {
+        // certs.d itself too once empty (rmdir refuses otherwise): no daemon needs an empty one.
+        fs.rmdirSync(CERTS_DIR);
+    } catch {
+        /* not empty, or not there */
+    }
     if (fs.existsSync(n.dir)) {
         if (clusterMounts(id).length) errors.push(`${n.dir} still has mounts; not removed`);
         else attempt(`rm -rf ${n.dir}`, () => run("rm", ["-rf", "--one-file-system", n.dir], { timeoutMs: 120_000 }));
@@ -695,6 +837,13 @@ export function clusterIds(): string[] {
         /* no namespaces */
     }
     for (const link of linkNames()) add(link);
+    try {
+        for (const entry of fs.readdirSync(CERTS_DIR, { withFileTypes: true })) {
+            if (entry.isDirectory()) for (const file of fs.readdirSync(path.join(CERTS_DIR, entry.name))) add(file);
+        }
+    } catch {
+        /* no certs.d */
+    }
     for (const { rule } of iptablesRules()) {
         const comment = new RegExp(`--comment "?(${SWARM_PREFIX}-[0-9a-f]{4})"?`).exec(rule);
         if (comment) add(comment[1]);

@@ -1,15 +1,16 @@
 // The swarm harness itself (test/support/swarm.ts), proven on this machine:
 // a 3-node Docker Swarm (1 manager, 2 workers), each daemon in its own
-// network namespace, a registry every node pulls from, the app image as a
-// dnsrr service spread one task per node, an overlay network carrying
-// traffic between tasks on different nodes, a `mode=host` published port
-// reached from the host, and a teardown (and a sweep of a crashed run) that
-// leaves nothing behind.
+// network namespace, a registry (HTTPS with the swarm's own CA, basic auth)
+// the host engine pushes to and every node pulls from, the app image as a
+// dnsrr service (with --with-registry-auth) spread one task per node, an
+// overlay network carrying traffic between tasks on different nodes, a
+// `mode=host` published port reached from the host, and a teardown (and a
+// sweep of a crashed run) that leaves nothing behind.
 //
-// It needs root, dockerd, nsenter, docker-registry and skopeo (the last two
-// are installed with apt-get when missing) and a host Docker engine. Without
-// them the whole file is skipped with the reason; REQUIRE_SWARM=1 makes that
-// a failure.
+// It needs root, dockerd, nsenter, docker-registry, skopeo, openssl and perl
+// (scripts/setup.sh installs docker-registry and skopeo) and a host Docker
+// engine. Without them the whole file is skipped with the reason;
+// REQUIRE_SWARM=1 makes that a failure.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -17,7 +18,7 @@ import * as path from "path";
 import { DEFAULTS } from "../../components/config";
 import { APP_CONTEXT } from "../../components/images";
 import { APP_PORT } from "../../components/layout";
-import { dockerAsync, imageBuildArgs, testBuildSettings } from "../support/docker";
+import { docker, dockerAsync, imageBuildArgs, testBuildSettings } from "../support/docker";
 import { request } from "../support/http";
 import { waitFor } from "../support/processes";
 import { createSwarm, leftovers, NODE_LABEL, SWARM_PREFIX, Swarm, SwarmNode, sweepSwarms, swarmProblems } from "../support/swarm";
@@ -29,6 +30,8 @@ const APP_IMAGE_OWN = "mlapi-test-app:swarm";
 const SERVICE = "app";
 const NETWORK = "mlswarm-app";
 const PUBLISHED_PORT = 18000;
+/** Where the harness installs the registry's CA for every daemon here. */
+const CERTS_DIR = "/etc/docker/certs.d";
 
 jest.setTimeout(180_000);
 
@@ -135,21 +138,50 @@ describeSwarm("a 3-node Docker Swarm on this machine (test/support/swarm.ts)", (
         }
     });
 
-    test("the registry serves the pushed images to every node", async () => {
+    test("the registry wants HTTPS with the swarm's CA and its credentials; the host engine pushes to it, every node pulls", async () => {
         const s = swarm!;
-        const catalog = await request(`http://${s.registry}/v2/_catalog`);
+        const v2 = `https://${s.registry}/v2/`;
+        const basic = (user: string, password: string) => ({ Authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` });
+        const auth = basic(s.registryAuth.username, s.registryAuth.password);
+        await expect(request(v2)).rejects.toThrow(/certificate/);
+        const anonymous = await request(v2, { ca: s.registryCaPem });
+        expect(anonymous.status).toBe(401);
+        expect(anonymous.headers["www-authenticate"]).toMatch(/^Basic realm=/);
+        expect((await request(v2, { ca: s.registryCaPem, headers: basic(s.registryAuth.username, "wrong") })).status).toBe(401);
+        expect((await request(v2, { ca: s.registryCaPem, headers: auth })).status).toBe(200);
+        const catalog = await request(`${v2}_catalog`, { ca: s.registryCaPem, headers: auth });
         expect(catalog.json().repositories).toEqual(expect.arrayContaining(["mlapi-app", DEFAULTS.baseImage.split(":")[0]]));
-        await Promise.all(s.nodes.map((node) => s.dockerAsync(node, ["pull", "-q", `${s.registry}/${DEFAULTS.baseImage}`])));
+
+        // The host engine's own push (and pull), as docker.Image pushes: the CA from certs.d, the
+        // credentials from a throwaway CLI config, never ~/.docker.
+        const started = Date.now();
+        const hostConfig = path.join(s.dir, "host-cli");
+        const pushed = `${s.registry}/host-pushed:${s.id}`;
+        docker(["tag", DEFAULTS.baseImage, pushed]);
+        try {
+            docker(["--config", hostConfig, "login", "--username", s.registryAuth.username, "--password-stdin", s.registry], s.registryAuth.password);
+            await dockerAsync(["--config", hostConfig, "push", pushed]);
+            docker(["rmi", pushed]);
+            await dockerAsync(["--config", hostConfig, "pull", "-q", pushed]);
+        } finally {
+            spawnSync("docker", ["rmi", pushed], { stdio: "ignore" });
+        }
+        timings["host push and pull"] = (Date.now() - started) / 1000;
+
+        // Every node pulls it with the swarm's login; without one the registry refuses.
+        await expect(dockerAsync(["--config", path.join(s.dir, "no-login"), "-H", s.nodes[1].host, "pull", "-q", pushed])).rejects.toThrow(/no basic auth credentials/);
+        await Promise.all(s.nodes.map((node) => s.dockerAsync(node, ["pull", "-q", pushed])));
         for (const node of s.nodes) {
-            expect(s.docker(node, ["run", "--rm", "--network", "none", `${s.registry}/${DEFAULTS.baseImage}`, "cat", "/etc/debian_version"])).toMatch(/^(13|trixie)/);
+            expect(s.docker(node, ["run", "--rm", "--network", "none", pushed, "cat", "/etc/debian_version"])).toMatch(/^(13|trixie)/);
         }
     });
 
     test("the app image runs as a dnsrr service, 2 replicas, one per node", async () => {
         const s = swarm!;
         s.docker(s.manager, ["network", "create", "--driver", "overlay", NETWORK]);
+        // --with-registry-auth: the manager's CLI login goes with the tasks, so every node may pull the image.
         s.docker(s.manager, [
-            "service", "create", "--detach", "--name", SERVICE,
+            "service", "create", "--detach", "--with-registry-auth", "--name", SERVICE,
             "--network", NETWORK, "--endpoint-mode", "dnsrr",
             "--replicas", "2", "--replicas-max-per-node", "1",
             image,
@@ -198,7 +230,7 @@ describeSwarm("a 3-node Docker Swarm on this machine (test/support/swarm.ts)", (
         const s = swarm!;
         const target = s.nodes[2];
         s.docker(s.manager, [
-            "service", "create", "--detach", "--name", "published",
+            "service", "create", "--detach", "--with-registry-auth", "--name", "published",
             // Without a network a task would get the default bridge, which --bridge none removes; the overlay
             // also gives it docker_gwbridge, where the published port's docker-proxy forwards to.
             "--network", NETWORK,
@@ -226,7 +258,7 @@ describeSwarm("a 3-node Docker Swarm on this machine (test/support/swarm.ts)", (
         }
     });
 
-    test("teardown, even after a node crashed, leaves no process, mount, cgroup, namespace, link, iptables rule or directory", async () => {
+    test("teardown, even after a node crashed, leaves no process, mount, cgroup, namespace, link, iptables rule, registry CA or directory", async () => {
         const s = swarm!;
         const pids = s.nodes.map((n) => n.pid);
         // A worker daemon killed outright leaves its tasks' shims, processes and mounts to the teardown.
@@ -245,23 +277,29 @@ describeSwarm("a 3-node Docker Swarm on this machine (test/support/swarm.ts)", (
         expect(spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout).not.toContain(`${SWARM_PREFIX}${s.id}`);
         expect(spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout).not.toContain(`${SWARM_PREFIX}-${s.id}`);
         expect(spawnSync("iptables", ["-S"], { encoding: "utf8" }).stdout).not.toContain(`${SWARM_PREFIX}-${s.id}`);
+        expect(fs.existsSync(path.join(CERTS_DIR, s.registry))).toBe(false);
         expect(fs.existsSync(s.dir)).toBe(false);
         timings.teardown = report.seconds;
     });
 
     test("a sweep removes what a crashed run left (its process gone)", async () => {
-        // The pieces of a run whose owner died: a namespace, a bridge, the iptables rule, its directory.
+        // The pieces of a run whose owner died: a namespace, a bridge, the iptables rule, its registry's CA, its directory.
         const id = "dead";
         const dir = path.join(os.tmpdir(), `${SWARM_PREFIX}-${id}`);
         fs.mkdirSync(dir);
         fs.writeFileSync(path.join(dir, "owner.pid"), "999999999\n");
+        const certDir = path.join(CERTS_DIR, `${SWARM_PREFIX}-${id}.invalid:5000`);
+        fs.mkdirSync(certDir, { recursive: true });
+        fs.writeFileSync(path.join(certDir, `${SWARM_PREFIX}-${id}`), "");
+        fs.writeFileSync(path.join(certDir, "ca.crt"), swarm!.registryCaPem);
         spawnSync("ip", ["netns", "add", `${SWARM_PREFIX}-${id}-n0`]);
         spawnSync("ip", ["link", "add", `${SWARM_PREFIX}${id}b`, "type", "bridge"]);
         const chain = spawnSync("iptables", ["-S", "DOCKER-USER"]).status === 0 ? "DOCKER-USER" : "FORWARD";
         spawnSync("iptables", ["-I", chain, "-i", `${SWARM_PREFIX}${id}b`, "-o", `${SWARM_PREFIX}${id}b`, "-m", "comment", "--comment", `${SWARM_PREFIX}-${id}`, "-j", "ACCEPT"]);
-        expect(leftovers(id)).toHaveLength(4);
+        expect(leftovers(id)).toHaveLength(5);
         const swept = await sweepSwarms();
         expect(Object.keys(swept)).toContain(id);
         expect(leftovers(id)).toEqual([]);
+        expect(fs.existsSync(certDir)).toBe(false);
     });
 });

@@ -69,6 +69,55 @@ test.each([
     expect(problemsOf(values).join("\n")).toContain(message);
 });
 
+/** The problems of a stack whose config sets exactly these keys (as `pulumi config set` would). */
+function problemsOfStack(values: Record<string, unknown>): string[] {
+    try {
+        parseSettings((key) => values[key], "https-ml-api:", Object.keys(values));
+    } catch (error) {
+        return (error as ConfigError).problems;
+    }
+    return [];
+}
+
+const SWARM = { platform: "swarm", registryAddress: "10.0.0.5:5000" };
+
+test("a swarm stack needs a registry, and its keys are checked", () => {
+    expect(problemsOfStack(SWARM)).toEqual([]);
+    expect(parse({ ...SWARM, swarmManagerHost: "ssh://admin@manager-1", proxyReplicas: "2", proxyConstraint: "node.labels.edge==true" })).toMatchObject({
+        platform: "swarm",
+        registryAddress: "10.0.0.5:5000",
+        swarmManagerHost: "ssh://admin@manager-1",
+        proxyReplicas: 2,
+        proxyConstraint: "node.labels.edge==true",
+        edgeAddress: "127.0.0.1",
+    });
+    expect(problemsOfStack({ platform: "swarm" }).join("\n")).toContain("https-ml-api:registryAddress is not set: platform swarm pushes the images to a registry every node pulls from");
+    expect(problemsOfStack({ platform: "kubernetes" }).join("\n")).toContain('https-ml-api:platform is "kubernetes": expected one of docker, swarm');
+});
+
+test.each([
+    [{ registryAddress: "https://10.0.0.5:5000" }, 'https-ml-api:registryAddress is "https://10.0.0.5:5000": expected host[:port][/path] without a scheme'],
+    [{ registryAddress: "10.0.0.5:99999" }, 'https-ml-api:registryAddress is "10.0.0.5:99999": expected host[:port][/path]'],
+    [{ registryAddress: "registry.example/Team" }, "(lower-case path)"],
+    [{ swarmManagerHost: "manager-1" }, 'https-ml-api:swarmManagerHost is "manager-1": expected a Docker endpoint such as unix:///var/run/docker.sock'],
+    [{ proxyConstraint: "role=manager" }, 'https-ml-api:proxyConstraint is "role=manager": expected a Swarm placement constraint'],
+    [{ proxyReplicas: "0" }, 'https-ml-api:proxyReplicas is "0": expected a whole number from 1 to 32'],
+    [{ registryUsername: "deploy" }, "https-ml-api:registryUsername and https-ml-api:registryPassword go together"],
+    [{ registryPassword: "[secret]" }, "https-ml-api:registryUsername and https-ml-api:registryPassword go together"],
+    [{ edgeAddress: "10.0.0.10" }, "https-ml-api:edgeAddress is 10.0.0.10 but the certificate names only localhost, customized-ubuntu-server-smm, 127.0.0.1: add it to https-ml-api:certIpAddresses"],
+    [{ bindAddress: "0.0.0.0" }, "https-ml-api:bindAddress is set but https-ml-api:platform is swarm: it sets the host address one Docker host publishes on"],
+    [{ operatorPort: "9180" }, "https-ml-api:operatorPort is set but https-ml-api:platform is swarm"],
+])("swarm stack %j is rejected", (values, message) => {
+    expect(problemsOfStack({ ...SWARM, ...values }).join("\n")).toContain(message);
+});
+
+test("a docker stack refuses the swarm's keys, naming what they are for", () => {
+    expect(problemsOfStack({ registryAddress: "10.0.0.5:5000" })).toEqual([
+        "https-ml-api:registryAddress is set but https-ml-api:platform is docker: it sets the swarm's registry, which only platform swarm has; remove it with `pulumi config rm https-ml-api:registryAddress`",
+    ]);
+    expect(problemsOfStack({ platform: "docker", proxyReplicas: "2" }).join("\n")).toContain("https-ml-api:proxyReplicas is set but https-ml-api:platform is docker");
+});
+
 test("every problem is reported at once", () => {
     const problems = problemsOf({ replicas: "0", httpsPort: "70000", keyAlgorithm: "X", certIpAddresses: "nope" });
     expect(problems).toHaveLength(4);
@@ -100,8 +149,13 @@ test("Pulumi.dev.yaml documents every key with its default", () => {
     const values = Object.fromEntries(Object.entries(file.config).map(([k, v]) => [k.replace(/^https-ml-api:/, ""), Array.isArray(v) ? v : String(v)]));
     // imagePlatform's default is the machine's own, so the file only mentions it in a comment.
     const withoutDefault = ["tlsCertificatePem", "tlsPrivateKeyPem", "buildCaCertFile", "imagePlatform"];
-    expect(Object.keys(values).sort()).toEqual(CONFIG_KEYS.filter((k) => !withoutDefault.includes(k)).sort());
+    // A docker stack refuses the swarm's keys: the file shows them in comments, with their defaults.
+    const swarmOnly = ["registryAddress", "registryUsername", "registryPassword", "swarmManagerHost", "edgeAddress", "proxyReplicas", "proxyConstraint"];
+    expect(Object.keys(values).sort()).toEqual(CONFIG_KEYS.filter((k) => !withoutDefault.includes(k) && !swarmOnly.includes(k)).sort());
     expect(parseSettings((key) => values[key])).toEqual(DEFAULTS);
+    const text = fs.readFileSync(path.resolve(__dirname, "../../Pulumi.dev.yaml"), "utf8");
+    for (const key of swarmOnly) expect(text).toMatch(new RegExp(`^  #   pulumi config set (--secret )?${key}\\b`, "m"));
+    for (const key of ["edgeAddress", "proxyReplicas", "proxyConstraint"] as const) expect(text).toContain(`set ${key} ${DEFAULTS[key]} `);
 });
 
 test("the README's configuration table lists every key", () => {

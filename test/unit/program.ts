@@ -22,6 +22,10 @@ export const RESOURCE_TYPES = {
     network: "docker:index/network:Network",
     volume: "docker:index/volume:Volume",
     container: "docker:index/container:Container",
+    service: "docker:index/service:Service",
+    secret: "docker:index/secret:Secret",
+    serviceConfig: "docker:index/serviceConfig:ServiceConfig",
+    dockerProvider: "pulumi:providers:docker",
 };
 
 export interface RecordedResource {
@@ -29,8 +33,8 @@ export interface RecordedResource {
     name: string;
     inputs: Record<string, any>;
     state: Record<string, any>;
-    /** What the engine is told besides the inputs: how to replace it and what it waits for (resource names). */
-    options: { deleteBeforeReplace: boolean; dependencies: string[]; propertyDependencies: string[] };
+    /** What the engine is told besides the inputs: how to replace it, what it waits for (resource names), its provider's name if explicit. */
+    options: { deleteBeforeReplace: boolean; dependencies: string[]; propertyDependencies: string[]; provider?: string };
 }
 
 export interface ProgramRun {
@@ -143,9 +147,12 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
                     allowedUses: knownUses(inputs.allowedUses),
                 }),
             };
-        case "docker:index/image:Image":
+        case "docker:index/image:Image": {
             // The build's content stands in for the context: a "new image" is a new `imageBuilds` salt.
-            return { ...inputs, repoDigest: `sha256:${crypto.createHash("sha256").update(name).update(imageSalts[name] ?? "").digest("hex")}` };
+            const digest = `sha256:${crypto.createHash("sha256").update(name).update(imageSalts[name] ?? "").digest("hex")}`;
+            // A local image is known by its ID; a pushed one by its repository and manifest digest.
+            return { ...inputs, repoDigest: inputs.skipPush === false ? `${String(inputs.imageName).replace(/:[^/:]+$/, "")}@${digest}` : digest };
+        }
         case "docker:index/container:Container":
             return {
                 ...inputs,
@@ -188,10 +195,12 @@ function recordOptions(pulumi: typeof pulumiType, into: Map<string, RecordedReso
     monitor.registerResource = (req: any, callback: any) => {
         const byProperty: string[] = [];
         req.getPropertydependenciesMap().forEach((deps: any) => byProperty.push(...deps.getUrnsList().map(nameOfUrn)));
+        const provider = req.getProvider() ? nameOfUrn(req.getProvider().split("::").slice(0, -1).join("::")) : undefined;
         into.set(`${req.getType()}::${req.getName()}`, {
             deleteBeforeReplace: req.getDeletebeforereplace(),
             dependencies: [...new Set<string>(req.getDependenciesList().map(nameOfUrn))],
             propertyDependencies: [...new Set(byProperty)],
+            ...(provider ? { provider } : {}),
         });
         return register(req, callback);
     };

@@ -9,18 +9,18 @@
 // (SO_REUSEPORT) and the old one drains and stops only after that.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { DROPPED_CAPABILITIES, Hardening, LOG_OPTIONS, SECURITY_OPTIONS, hardenedContainerArgs } from "./hardening";
+import { DROPPED_CAPABILITIES, Hardening, LOG_OPTIONS, SECURITY_OPTIONS, hardenedContainerArgs } from "../hardening";
 import {
     PROXY_DEPLOY_DIR,
     PROXY_EXPORTER_ADDRESS,
     PROXY_HTTP_PORT,
     PROXY_HTTPS_PORT,
     PROXY_INSTALL_DIR,
-    PROXY_KEY_GROUP,
     PROXY_OPERATOR_PORT,
     PROXY_USER,
-} from "./layout";
-import { settingsDigest } from "./naming";
+} from "../layout";
+import { settingsDigest } from "../naming";
+import { PROXY_HEALTHCHECK, proxyHardening } from "../proxySpec";
 
 export interface ReverseProxyArgs {
     namePrefix: string;
@@ -47,21 +47,6 @@ export interface ReverseProxyArgs {
     /** Resources that must be in place before a new config is loaded (the replicas it forwards to). */
     upstreamResources: pulumi.Resource[];
 }
-
-export function proxyHardening(memoryMb: number): Hardening {
-    return { user: PROXY_USER, groups: [PROXY_KEY_GROUP], memoryMb, maxProcesses: 256, tmpfs: { "/tmp": "rw,noexec,nosuid,size=64m" } };
-}
-
-/** Healthy when this container's Nginx runs workers and the HTTP port answers (nginx/bin/mlapi-healthcheck). */
-export const PROXY_HEALTHCHECK = {
-    tests: ["CMD", "mlapi-healthcheck", String(PROXY_HTTP_PORT)],
-    // Docker runs the first probe one interval after start: keep it short,
-    // since `pulumi up` waits for health.
-    interval: "5s",
-    timeout: "3s",
-    startPeriod: "5s",
-    retries: 3,
-};
 
 /**
  * What a one-shot deploy step runs with: it starts, `pulumi up` waits for it

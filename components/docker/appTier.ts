@@ -3,75 +3,18 @@
 // replica with new settings starts beside the one it replaces.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { StackSettings } from "./config";
-import { Hardening, hardenedContainerArgs } from "./hardening";
-import { APP_METRICS_PORT, APP_PORT, APP_USER } from "./layout";
-import { settingsDigest } from "./naming";
+import { APP_HEALTHCHECK, ReplicaEndpoint, ReplicaSettings, appEnvironment, appHardening } from "../appSpec";
+import { hardenedContainerArgs } from "../hardening";
+import { settingsDigest } from "../naming";
 
-export interface AppTierArgs {
+export interface AppTierArgs extends ReplicaSettings {
     namePrefix: string;
     imageId: pulumi.Input<string>;
-    replicas: number;
     subnet: string;
-    memoryMb: number;
-    /** Gunicorn processes per replica; 0: the replica's share of the host's CPUs. */
-    workers: number;
-    maxBodyBytes: number;
 }
 
 /** Every app replica reaches the others and the proxy under this name. */
 export const APP_ALIAS = "app";
-
-/** Gunicorn processes assumed per replica when their number follows the CPUs (appWorkers 0). */
-const AUTO_WORKERS_ASSUMED = 8;
-
-/** Tasks of one gevent worker: its own thread and gevent's thread pool (at most 10, started on demand). */
-const TASKS_PER_WORKER = 11;
-
-/**
- * Processes and threads all replicas may run together (RLIMIT_NPROC counts
- * every process of the app's user ID on the host): per worker its tasks,
- * per replica the arbiter and a margin for probes; twice that, since while a
- * new image rolls out every replica briefly has its successor beside it.
- */
-function appProcessBudget(args: Pick<AppTierArgs, "replicas" | "workers">): number {
-    const workers = args.workers > 0 ? args.workers : AUTO_WORKERS_ASSUMED;
-    return 2 * args.replicas * (workers * TASKS_PER_WORKER + 16);
-}
-
-/** The hardening of every replica: its memory limit and the process budget of the whole tier. */
-export function appHardening(args: Pick<AppTierArgs, "replicas" | "workers" | "memoryMb">): Hardening {
-    return { user: APP_USER, memoryMb: args.memoryMb, maxProcesses: appProcessBudget(args), tmpfs: { "/tmp": "rw,noexec,nosuid,size=16m" } };
-}
-
-/**
- * The environment of a replica: Gunicorn and app settings, nothing secret.
- * GUNICORN_REPLICAS tells each replica how many share the host's CPUs, so
- * that by default the replicas together run one process per CPU.
- */
-export function appEnvironment(args: Pick<AppTierArgs, "replicas" | "workers" | "maxBodyBytes">): string[] {
-    return [
-        `GUNICORN_BIND=0.0.0.0:${APP_PORT}`,
-        `MLAPI_METRICS_PORT=${APP_METRICS_PORT}`,
-        `GUNICORN_REPLICAS=${args.replicas}`,
-        ...(args.workers > 0 ? [`GUNICORN_WORKERS=${args.workers}`] : []),
-        `MLAPI_MAX_BODY_BYTES=${args.maxBodyBytes}`,
-    ];
-}
-
-/** The replica settings of a stack configuration: what index.ts gives the AppTier (the tests and the bench reuse it). */
-export function replicaSettings(settings: StackSettings): Pick<AppTierArgs, "replicas" | "workers" | "memoryMb" | "maxBodyBytes"> {
-    return { replicas: settings.replicas, workers: settings.appWorkers, memoryMb: settings.appMemoryMb, maxBodyBytes: settings.maxBodyKb * 1024 };
-}
-
-/** Readiness probe: the image's own (`/api/health` on loopback, ignoring any http_proxy), needing no curl. */
-export const APP_HEALTHCHECK = {
-    tests: ["CMD", "python3", "-m", "mlapi.healthcheck"],
-    interval: "10s",
-    timeout: "3s",
-    startPeriod: "5s",
-    retries: 3,
-};
 
 /**
  * A replica's container name: its number and a digest of everything else it
@@ -80,12 +23,6 @@ export const APP_HEALTHCHECK = {
  */
 export function replicaName(namePrefix: string, index: number, spec: unknown): string {
     return `${namePrefix}-app-${index + 1}-${settingsDigest(spec)}`;
-}
-
-/** A replica as the proxy reaches it: its container name and its address on the app network. */
-export interface ReplicaEndpoint {
-    name: string;
-    address: string;
 }
 
 /** A replica's address on the app network, from the addresses Docker gave the container. */
