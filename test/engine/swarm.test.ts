@@ -7,8 +7,8 @@
 // change right after `up`, no drift on refresh, TLS and both models, tasks
 // on two nodes; scaling and a new app image under load without a failed
 // request; a broken app image that Swarm rolls back by itself while the old
-// tasks serve and `pulumi up` fails saying so; and `pulumi destroy` leaving
-// nothing on any node.
+// tasks serve and `pulumi up` fails saying so; a worker dropping off the
+// network under load; and `pulumi destroy` leaving nothing on any node.
 //
 // Runs where the real-engine suite runs (a `pulumi` CLI with the plugins)
 // and a swarm can be made; otherwise it is skipped, with the reason.
@@ -23,7 +23,7 @@ import { PROJECT, refreshDrift, scratchStack, ScratchStack, upReporting, whyNoEn
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { waitFor } from "../support/processes";
 import { createSwarm, Swarm, swarmProblems } from "../support/swarm";
-import { answeringReplicas, runningTasks, servedCertificate } from "../support/swarmChecks";
+import { answeringReplicas, expectBoundedLoss, loseWorkerUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
 import { engineApi } from "../support/swarmReplay";
 
 const skipReason = whyNoEngine() ?? swarmProblems();
@@ -183,6 +183,15 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
         );
         // With the release fixed, the next `up` converges again.
         expect((await upReporting(stack)).warnings).toEqual([]);
+        await stack.preview({ expectNoChanges: true, color: "never" });
+    });
+
+    test("a worker dropping off the network: requests failing meanwhile are few, and none once Swarm has rescheduled its tasks", async () => {
+        const out = await outputs();
+        const result = await loseWorkerUnderLoad({ swarm, api, service: `${prefix}-app`, network: `${prefix}-app`, url: String(out.url), ca: String(out.certificatePem), replicas: 4 });
+        measured.push(...result.lines);
+        expectBoundedLoss(result);
+        // Swarm's own convergence is no change to the stack.
         await stack.preview({ expectNoChanges: true, color: "never" });
     });
 

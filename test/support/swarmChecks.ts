@@ -1,8 +1,12 @@
 // What the swarm-mode suites look at on a deployed swarm stack: the app
 // service's running tasks (from the manager, by node ID), which of them
 // answer through the proxy, and the certificate an edge node serves.
+import { spawnSync } from "child_process";
 import * as tls from "tls";
 import { request } from "./http";
+import { formatTraffic, startPacedLoad, TrafficReport } from "./pacedLoad";
+import { waitFor } from "./processes";
+import { Swarm, SwarmNode } from "./swarm";
 import { engineApi } from "./swarmReplay";
 
 export interface AppTask {
@@ -46,4 +50,75 @@ export function servedCertificate(host: string, ca: string): Promise<tls.PeerCer
         });
         socket.on("error", reject);
     });
+}
+
+const CLIENTS = ["http1-resend", "http2"] as const;
+
+/**
+ * A worker that runs app tasks drops off the network, as a machine that
+ * crashes or loses power (its tasks still run, nothing reaches them), under
+ * a paced load from both kinds of client: the reports until Swarm runs all
+ * `replicas` tasks on the other nodes, then those of 10 s more once the
+ * proxy sends only to running tasks. The worker then comes back, and Swarm
+ * has it stop the tasks it moved. Returns lines for the measurements.
+ */
+export async function loseWorkerUnderLoad(args: {
+    swarm: Swarm;
+    api: ReturnType<typeof engineApi>;
+    service: string;
+    network: string;
+    url: string;
+    ca: string;
+    replicas: number;
+}): Promise<{ during: TrafficReport[]; converged: TrafficReport[]; lines: string[] }> {
+    const tasks = await runningTasks(args.api, args.service, args.network);
+    const worker = args.swarm.nodes.find((n) => n.role === "worker" && tasks.some((t) => t.node === n.id)) as SwarmNode;
+    const lost = tasks.filter((t) => t.node === worker.id).length;
+    const lines: string[] = [];
+    const loads = CLIENTS.map((client) => startPacedLoad({ url: args.url, ca: args.ca, connections: 2, ratePerSecond: 20, maxSeconds: 300, client }));
+    let rescheduledSeconds = 0;
+    let during: TrafficReport[];
+    try {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const cut = Date.now();
+        spawnSync("ip", ["-n", worker.netns, "link", "set", "eth0", "down"]);
+        await waitFor(
+            `Swarm to run all ${args.replicas} tasks on the other nodes`,
+            async () => {
+                const now = await runningTasks(args.api, args.service, args.network);
+                return now.length === args.replicas && now.every((t) => t.node !== worker.id) ? true : undefined;
+            },
+            180_000,
+            500,
+        );
+        rescheduledSeconds = (Date.now() - cut) / 1000;
+    } finally {
+        during = await Promise.all(loads.map((load) => load.stop()));
+    }
+    for (const report of during) lines.push(formatTraffic(`worker lost (${lost} of ${args.replicas} tasks), until rescheduled after ${rescheduledSeconds.toFixed(1)} s`, report));
+
+    await waitFor("the proxy to send only to running tasks", async () => ((await answeringReplicas(args.url, args.ca, 3 * args.replicas)).size === args.replicas ? true : undefined), 60_000, 500);
+    const after = CLIENTS.map((client) => startPacedLoad({ url: args.url, ca: args.ca, connections: 2, ratePerSecond: 20, maxSeconds: 10, client }));
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    const converged = await Promise.all(after.map((load) => load.stop()));
+    for (const report of converged) lines.push(formatTraffic("after the worker loss, converged", report));
+
+    spawnSync("ip", ["-n", worker.netns, "link", "set", "eth0", "up"]);
+    await waitFor(
+        "the worker to be Ready again with no task of the stack",
+        async () => {
+            const node = await args.api("GET", `/nodes/${worker.id}`);
+            const running = args.swarm.docker(worker, ["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${args.service}`]);
+            return node.Status.State === "ready" && running === "" ? true : undefined;
+        },
+        120_000,
+        1000,
+    );
+    return { during, converged, lines };
+}
+
+/** Few failures while a worker is lost (the requests in flight on its tasks, and those sent there before DNS dropped them), none once converged. */
+export function expectBoundedLoss(result: { during: TrafficReport[]; converged: TrafficReport[] }): void {
+    for (const report of result.during) expect(report.failed).toBeLessThanOrEqual(Math.max(10, report.requests * 0.1));
+    for (const report of result.converged) expect([report.client, report.failed]).toEqual([report.client, 0]);
 }

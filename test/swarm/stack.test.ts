@@ -22,8 +22,8 @@ import { describeStep, enginePlan } from "../support/enginePlan";
 import { MODEL_PATHS, postJson, request, SEED_KEYS, SEED_PAYLOADS } from "../support/http";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { waitFor } from "../support/processes";
-import { createSwarm, Swarm, SwarmNode, swarmProblems } from "../support/swarm";
-import { answeringReplicas, runningTasks, servedCertificate } from "../support/swarmChecks";
+import { createSwarm, Swarm, swarmProblems } from "../support/swarm";
+import { answeringReplicas, expectBoundedLoss, loseWorkerUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
 import { engineApi, swarmReplayer, SwarmReplayer } from "../support/swarmReplay";
 import { ProgramRun, RESOURCE_TYPES, runProgram } from "../unit/program";
 
@@ -209,54 +209,9 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
     });
 
     test("a worker dropping off the network: requests failing meanwhile are few, and none once Swarm has rescheduled its tasks", async () => {
-        const tasks = await appTasks();
-        const worker = swarm.nodes.find((n) => n.role === "worker" && tasks.some((t) => t.node === n.id)) as SwarmNode;
-        const lost = tasks.filter((t) => t.node === worker.id).length;
-        const loads = (["http1-resend", "http2"] as const).map((client) => startPacedLoad({ url: url(), ca: ca(current), connections: 2, ratePerSecond: 20, maxSeconds: 300, client }));
-        let rescheduledSeconds = 0;
-        let reports: TrafficReport[];
-        try {
-            await new Promise((resolve) => setTimeout(resolve, 1000));
-            const cut = Date.now();
-            // As a machine that crashes or loses power: its tasks still run, but nothing reaches them.
-            spawnSync("ip", ["-n", worker.netns, "link", "set", "eth0", "down"]);
-            await waitFor(
-                "Swarm to run all 4 tasks on the other nodes",
-                async () => {
-                    const now = await appTasks();
-                    return now.length === 4 && now.every((t) => t.node !== worker.id) ? true : undefined;
-                },
-                180_000,
-                500,
-            );
-            rescheduledSeconds = (Date.now() - cut) / 1000;
-        } finally {
-            reports = await Promise.all(loads.map((load) => load.stop()));
-        }
-        for (const report of reports) measured.push(formatTraffic(`worker lost (${lost} of 4 tasks), until rescheduled after ${rescheduledSeconds.toFixed(1)} s`, report));
-        // Bounded: the requests in flight on the lost tasks, and those sent to them before DNS dropped them.
-        for (const report of reports) expect(report.failed).toBeLessThanOrEqual(Math.max(10, report.requests * 0.1));
-
-        // Converged: nothing fails any more.
-        await waitFor("the proxy to send only to running tasks", async () => ((await answering(12)).size === 4 ? true : undefined), 60_000, 500);
-        const after = (["http1-resend", "http2"] as const).map((client) => startPacedLoad({ url: url(), ca: ca(current), connections: 2, ratePerSecond: 20, maxSeconds: 10, client }));
-        await new Promise((resolve) => setTimeout(resolve, 10_000));
-        for (const report of await Promise.all(after.map((load) => load.stop()))) {
-            measured.push(formatTraffic("after the worker loss, converged", report));
-            expect(report.failed).toBe(0);
-        }
-        // The worker comes back; Swarm has it shut down the tasks it moved.
-        spawnSync("ip", ["-n", worker.netns, "link", "set", "eth0", "up"]);
-        await waitFor(
-            "the worker to be Ready again with no task of the stack",
-            async () => {
-                const node = await api("GET", `/nodes/${worker.id}`);
-                const running = swarm.docker(worker, ["ps", "-q", "--filter", `label=com.docker.swarm.service.name=${APP_SERVICE}`]);
-                return node.Status.State === "ready" && running === "" ? true : undefined;
-            },
-            120_000,
-            1000,
-        );
+        const result = await loseWorkerUnderLoad({ swarm, api, service: APP_SERVICE, network: "mlapi-dev-app", url: url(), ca: ca(current), replicas: 4 });
+        measured.push(...result.lines);
+        expectBoundedLoss(result);
     });
 
     test("removing the stack leaves nothing of it on any node", async () => {
