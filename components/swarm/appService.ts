@@ -7,7 +7,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { APP_HEALTHCHECK, ReplicaSettings, appEnvironment, appHardening } from "../appSpec";
 import { subnetGateway } from "../config";
-import { swarmTaskHardening } from "./hardening";
+import { rollingUpdates, swarmTaskHardening } from "./hardening";
 
 export interface SwarmAppServiceArgs extends ReplicaSettings {
     namePrefix: string;
@@ -53,13 +53,8 @@ export function appServiceArgs<T>(args: Omit<SwarmAppServiceArgs, "image" | "sub
         // The proxy balances over the tasks itself (tasks.<name>): no virtual
         // IP, which also needs IPVS in the node's kernel.
         endpointSpec: { mode: "dnsrr" },
-        // One task at a time; the new one starts, turns healthy and only
-        // then does Swarm stop the old one. A task that fails in its first
-        // APP_UPDATE_MONITOR rolls the whole service back.
-        updateConfig: { parallelism: 1, order: "start-first", failureAction: "rollback", monitor: APP_UPDATE_MONITOR, delay: "0s", maxFailureRatio: "0" },
-        rollbackConfig: { parallelism: 1, order: "start-first", failureAction: "pause", monitor: APP_UPDATE_MONITOR, delay: "0s", maxFailureRatio: "0" },
-        // `pulumi up` waits until every task runs (and fails on a rollback).
-        convergeConfig: { delay: "2s", timeout: "5m" },
+        // The new task starts and turns healthy before Swarm stops the old one.
+        ...rollingUpdates("start-first", APP_UPDATE_MONITOR),
     };
 }
 

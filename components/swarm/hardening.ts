@@ -45,3 +45,17 @@ export function swarmTaskHardening(h: Hardening) {
         },
     };
 }
+
+/**
+ * How Swarm rolls a service: one task at a time, in `order`; a task that
+ * fails within `monitor` rolls the whole service back (and a failing
+ * rollback pauses). `pulumi up` waits until every task runs, and fails on a
+ * rollback (converge_config).
+ */
+export function rollingUpdates(order: "start-first" | "stop-first", monitor: string) {
+    return {
+        updateConfig: { parallelism: 1, order, failureAction: "rollback", monitor, delay: "0s", maxFailureRatio: "0" },
+        rollbackConfig: { parallelism: 1, order, failureAction: "pause", monitor, delay: "0s", maxFailureRatio: "0" },
+        convergeConfig: { delay: "2s", timeout: "5m" },
+    };
+}

@@ -12,7 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { APP_PORT, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_RUNTIME_DIR } from "../layout";
 import { ProxyUpload, SWARM_UPSTREAMS_FILE } from "../proxyConfig";
 import { PROXY_HEALTHCHECK, proxyHardening } from "../proxySpec";
-import { swarmTaskHardening } from "./hardening";
+import { rollingUpdates, swarmTaskHardening } from "./hardening";
 
 export interface SwarmProxyServiceArgs {
     namePrefix: string;
@@ -120,9 +120,7 @@ export function proxyServiceArgs<T>(args: Omit<SwarmProxyServiceArgs, "image" | 
         },
         // The node's ports are the old task's until it stops, so a new task
         // can only start after it (stop-first), one node at a time.
-        updateConfig: { parallelism: 1, order: "stop-first", failureAction: "rollback", monitor: "15s", delay: "0s", maxFailureRatio: "0" },
-        rollbackConfig: { parallelism: 1, order: "stop-first", failureAction: "pause", monitor: "15s", delay: "0s", maxFailureRatio: "0" },
-        convergeConfig: { delay: "2s", timeout: "5m" },
+        ...rollingUpdates("stop-first", "15s"),
     };
 }
 
