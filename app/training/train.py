@@ -157,7 +157,7 @@ def verify(fitted, dataset, onnx_bytes, onnx_section):
         actual = run_onnx(session, feeds, onnx_section["outputs"])
         counts[what], largest = compare_predictions(task, expected, actual, f"{fitted.plan.name} {what}")
         if task == "regression":
-            counts[f"{what}_largest_difference"] = float(np.float32(largest))
+            counts[f"{what}_largest_difference"] = float(f"{largest:.3g}")
     return task, counts
 
 
