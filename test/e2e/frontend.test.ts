@@ -327,7 +327,7 @@ describe("the overview lists every served model", () => {
             expect(text).toContain(card.description);
             expect(text).toContain(card.endpoint);
             // The heading and the form link both open the generic form; the link names its model for screen readers.
-            const link = page.getByRole("link", { name: `Open the form for ${card.name}` });
+            const link = page.getByRole("link", { name: `Open the form for ${card.name}`, exact: true });
             expect(await link.getAttribute("href")).toBe(`/model.html?name=${encodeURIComponent(card.name)}`);
             expect(await item.getByRole("heading", { name: card.name }).getByRole("link").getAttribute("href")).toBe(`/model.html?name=${encodeURIComponent(card.name)}`);
             // A curl example that posts the card's example record to this origin.
@@ -349,7 +349,7 @@ describe("the overview lists every served model", () => {
         await shot(page, "index");
 
         // Following a model's link opens its form.
-        await page.getByRole("link", { name: `Open the form for ${PIPELINE.name}` }).click();
+        await page.getByRole("link", { name: `Open the form for ${PIPELINE.name}`, exact: true }).click();
         await page.waitForURL((url) => url.pathname === "/model.html" && url.searchParams.get("name") === PIPELINE.name);
         await page.locator("#model-page[data-ready=true]").waitFor({ state: "attached" });
         expect(await page.locator("h1").innerText()).toBe(PIPELINE.name);

@@ -266,7 +266,7 @@ function modelCard(model, index) {
       el('span', 'badges', ...facts)),
     typeof model.description === 'string' ? el('p', null, model.description) : null,
     fields.length > 0 ? el('p', 'muted model-fields', `Inputs: ${fields.join(', ')}`) : null,
-    el('p', 'go', el('a', null, 'Open the form', el('span', 'visually-hidden', ` for ${model.name}`), ' →')),
+    el('p', 'go', el('a', null, 'Open the form', el('span', 'visually-hidden', ` for ${model.name}`), ' ', el('span', 'arrow', '→'))),
     el('div', 'endpoint',
       el('h4', null, el('span', 'method method-post', 'POST'), el('code', null, path)),
       el('pre', null, el('code', 'curl-example', curlCommand(path, exampleRecord(model))))),
@@ -275,6 +275,7 @@ function modelCard(model, index) {
   card.setAttribute('aria-labelledby', titleId);
   card.querySelector('h3').id = titleId;
   for (const link of card.querySelectorAll('a')) link.href = modelPagePath(model.name);
+  card.querySelector('.arrow').setAttribute('aria-hidden', 'true');
   return card;
 }
 
@@ -552,6 +553,7 @@ async function setUpModelPage(page) {
   info.textContent = modelSummary(model).map((part, i) => (i === 0 ? part[0].toUpperCase() + part.slice(1) : part)).join(' · ');
   info.hidden = info.textContent === '';
   document.getElementById('model-endpoint').textContent = `POST ${predictionPath(model)}`;
+  document.getElementById('model-endpoint-line').hidden = false;
   buildFields(document.getElementById('form-fields'), fieldsOf(model));
   showModelFacts(model);
   wirePredictionForm(form, model);
