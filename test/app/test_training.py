@@ -1,4 +1,5 @@
-"""Training: reproducible, exported trees identical to scikit-learn, useful models."""
+"""Training: the built-in repository models/ is exactly what the code writes,
+its ONNX models predict exactly as scikit-learn does, and the models are useful."""
 
 import hashlib
 import json
@@ -7,19 +8,29 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
+import onnxruntime
 import pytest
+from onnx import numpy_helper
 from sklearn.tree import DecisionTreeClassifier
 
-from mlapi.registry import load_models
-from mlapi.tree import DecisionTree
-from mlapi_testing import APP_DIR, CLASSIFIER_URL, REGRESSOR_URL, SEED, SOURCE_DATE_EPOCH
-from training.export import export_tree, tree_json_bytes
+from mlapi_testing import APP_DIR, SEED, SOURCE_DATE_EPOCH
 from training.generate_data import generate_all
 from training.generate_data import main as generate_data_main
-from training.train import CLASSIFIER, REGRESSOR, fit
-from training.verify import VerificationError, assert_identical, input_grid
+from training.repository import (
+    NAME_PATTERN,
+    VerificationError,
+    compare_predictions,
+    feature_matrix,
+    input_grid,
+    onnx_feeds,
+    tree_thresholds,
+)
+from training.train import CLASSIFIER, REGRESSOR, fit, train_all, training_timestamp
 
+MODELS = APP_DIR.parent / "models"
 PLANS = {"decision-tree-classifier": (CLASSIFIER, 0), "decision-tree-regressor": (REGRESSOR, 1)}
+ELEMENT_TYPES = {"float32": onnx.TensorProto.FLOAT, "float64": onnx.TensorProto.DOUBLE, "int64": onnx.TensorProto.INT64}
 
 
 @pytest.fixture(scope="module")
@@ -33,44 +44,114 @@ def fitted(datasets):
     return {name: fit(plan, datasets[index], SEED) for name, (plan, index) in PLANS.items()}
 
 
-def test_cli_training_is_byte_identical_for_the_same_seed_and_date(tmp_path, model_dir):
+@pytest.fixture(scope="module")
+def cards():
+    return {name: json.loads((MODELS / name / "model.json").read_text()) for name in PLANS}
+
+
+def session(name):
+    return onnxruntime.InferenceSession(str(MODELS / name / "model.onnx"), providers=["CPUExecutionProvider"])
+
+
+def test_cli_training_writes_the_committed_repository_byte_for_byte(tmp_path):
     env = dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH)
     subprocess.run(
         [sys.executable, "-m", "training.train", "--out", str(tmp_path), "--seed", str(SEED)],
         cwd=APP_DIR, env=env, check=True, capture_output=True,
     )
-    written = sorted(path.name for path in tmp_path.iterdir())
-    assert written == ["classifier.json", "metadata.json", "regressor.json"]  # and no pickle
+    written = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file())
+    committed = sorted(str(path.relative_to(MODELS)) for path in MODELS.rglob("*") if path.is_file())
+    assert written == committed == [
+        "decision-tree-classifier/model.json", "decision-tree-classifier/model.onnx",
+        "decision-tree-regressor/model.json", "decision-tree-regressor/model.onnx",
+    ]  # and no pickle
     for name in written:
-        assert (tmp_path / name).read_bytes() == (model_dir / name).read_bytes(), name
+        assert (tmp_path / name).read_bytes() == (MODELS / name).read_bytes(), name
 
 
-def test_metadata_records_provenance(metadata, model_dir, tmp_path):
+def test_cards_follow_the_repository_format(cards):
+    for name, card in cards.items():
+        assert card["format"] == "mlapi.model/1"
+        assert card["name"] == name and NAME_PATTERN.fullmatch(name)
+        assert card["file"] == "model.onnx"
+        onnx_bytes = (MODELS / name / card["file"]).read_bytes()
+        assert card["sha256"] == hashlib.sha256(onnx_bytes).hexdigest()
+        assert card["version"] == "1.0.0+" + card["sha256"][:12]
+        assert card["input_layout"] == "matrix"
+        model = onnx.load_from_string(onnx_bytes)
+        [graph_input] = model.graph.input
+        assert graph_input.name == card["onnx"]["input"] == "X"
+        assert graph_input.type.tensor_type.elem_type == ELEMENT_TYPES[card["onnx"]["input_dtype"]]
+        width = 4 * sum(spec["type"] == "date" for spec in card["inputs"]) + sum(
+            spec["type"] != "date" for spec in card["inputs"])
+        assert graph_input.type.tensor_type.shape.dim[1].dim_value == width
+        assert set(card["onnx"]["outputs"].values()) <= {output.name for output in model.graph.output}
+        assert card["source"]["trained_at"] == "2026-01-01T00:00:00Z"
+        assert set(card["source"]["library_versions"]) >= {"scikit-learn", "skl2onnx", "onnxruntime", "numpy"}
+    classifier, regressor = cards["decision-tree-classifier"], cards["decision-tree-regressor"]
+    assert classifier["task"] == "classification" and classifier["classes"] == [0, 1]
+    assert classifier["result_key"] == "Predicted Class = "
+    assert classifier["onnx"]["outputs"] == {"label": "label", "probabilities": "probabilities"}
+    assert regressor["task"] == "regression" and regressor["onnx"]["outputs"] == {"value": "variable"}
+    assert regressor["result_key"] == "Predicted Percentage Profit per Unit = "
+    fields = {spec["name"]: spec for spec in regressor["inputs"]}
+    assert list(fields) == ["CustomerType", "BranchSubCounty", "ProductCategoryName", "QuantityOrdered", "PaymentDate"]
+    assert fields["CustomerType"]["transform"] == "label"
+    assert fields["CustomerType"]["encoding"] == {"Business": 0, "Individual": 1, "Institution": 2, "Wholesale": 3}
+    assert fields["PaymentDate"]["transform"] == "date-parts"
+    assert [spec["name"] for spec in classifier["inputs"]] == ["monthly_fee", "customer_age", "support_calls"]
+
+
+def test_cards_record_provenance(cards, tmp_path):
     generate_data_main(["--out", str(tmp_path), "--seed", str(SEED)])
     csv_files = {"decision-tree-classifier": "churn.csv", "decision-tree-regressor": "sales.csv"}
-    for name, model in metadata["models"].items():
-        assert model["trained_at"] == "2026-01-01T00:00:00Z"
-        artifact = (model_dir / model["artifact"]["file"]).read_bytes()
-        assert model["artifact"]["sha256"] == hashlib.sha256(artifact).hexdigest()
-        assert model["version"].endswith("+" + model["artifact"]["sha256"][:12])
-        data_csv = (tmp_path / csv_files[name]).read_bytes()
-        assert model["data"]["sha256"] == hashlib.sha256(data_csv).hexdigest()
-        assert model["data"]["train_rows"] + model["data"]["test_rows"] == model["data"]["rows"]
-    regressor = metadata["models"]["decision-tree-regressor"]
-    assert regressor["model_features"] == [
-        "CustomerType", "BranchSubCounty", "ProductCategoryName", "QuantityOrdered",
-        "PaymentDate.year", "PaymentDate.month", "PaymentDate.day", "PaymentDate.day_of_week",
-    ]
-    encodings = {spec["name"]: spec.get("encoding") for spec in regressor["inputs"]}
-    assert encodings["CustomerType"] == {"Business": 0, "Individual": 1, "Institution": 2, "Wholesale": 3}
+    for name, card in cards.items():
+        data = card["source"]["data"]
+        assert data["sha256"] == hashlib.sha256((tmp_path / csv_files[name]).read_bytes()).hexdigest()
+        assert data["train_rows"] + data["test_rows"] == data["rows"]
+        assert card["source"]["verification"]["held_out_rows"] == data["test_rows"]
 
 
-def test_seed_payload_values_are_inside_the_training_domain(datasets):
-    _, sales = datasets
-    assert "Kilimani" in sales.columns["BranchSubCounty"]
-    assert "Meat-Based Dishes" in sales.columns["ProductCategoryName"]
-    assert "Business" in sales.columns["CustomerType"]
-    assert min(sales.columns["PaymentDate"]) <= "2027-11-13" <= max(sales.columns["PaymentDate"])
+def test_card_json_is_canonical(cards):
+    for name, card in cards.items():
+        text = (MODELS / name / "model.json").read_text()
+        assert text == json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_onnx_predicts_exactly_as_sklearn_on_held_out_rows_and_a_grid(fitted, datasets, cards):
+    for name, model in fitted.items():
+        card = cards[name]
+        runtime = session(name)
+        output = card["onnx"]["outputs"].get("label", card["onnx"]["outputs"].get("value"))
+        records = datasets[PLANS[name][1]].columns
+        held_out = {field: [values[i] for i in model.test_rows] for field, values in records.items()}
+        grid, rows, full = input_grid(model.inputs, tree_thresholds(model.estimator, model.inputs))
+        assert full and rows > 200_000
+        for columns in (held_out, grid):
+            expected = model.estimator.predict(feature_matrix(model.inputs, columns))
+            actual = runtime.run([output], onnx_feeds(runtime, "matrix", model.inputs, columns, "X"))[0].ravel()
+            if card["task"] == "classification":
+                assert actual.tolist() == expected.tolist()
+            else:
+                assert np.all(np.abs(actual - expected) <= 1e-6 * np.maximum(1, np.abs(expected)))
+
+
+def test_probabilities_are_the_leaf_fractions(fitted, cards):
+    model = fitted["decision-tree-classifier"]
+    runtime = session("decision-tree-classifier")
+    probabilities = runtime.run(["probabilities"], {"X": model.X_test.astype(np.float32)})[0]
+    assert np.abs(probabilities - model.estimator.predict_proba(model.X_test)).max() < 1e-6
+
+
+def test_the_tutorial_payloads_are_inside_the_training_domain(cards):
+    classifier = {spec["name"]: spec for spec in cards["decision-tree-classifier"]["inputs"]}
+    for name, value in {"monthly_fee": 60, "customer_age": 30, "support_calls": 1}.items():
+        assert classifier[name]["minimum"] <= value <= classifier[name]["maximum"]
+    regressor = {spec["name"]: spec for spec in cards["decision-tree-regressor"]["inputs"]}
+    assert "Kilimani" in regressor["BranchSubCounty"]["encoding"]
+    assert "Meat-Based Dishes" in regressor["ProductCategoryName"]["encoding"]
+    assert "Business" in regressor["CustomerType"]["encoding"]
+    assert regressor["PaymentDate"]["minimum"] <= "2027-11-13" <= regressor["PaymentDate"]["maximum"]
 
 
 def test_generated_data_has_the_documented_relationships(datasets):
@@ -82,53 +163,55 @@ def test_generated_data_has_the_documented_relationships(datasets):
     assert churned[calls >= 4].mean() > churned[calls <= 1].mean() + 0.2
     assert churned[fee > 200].mean() > churned[fee < 100].mean() + 0.3
     assert churned[age > 70].mean() < churned[age < 35].mean() - 0.2
-
     profit = np.array(sales.target)
     quantity = np.array(sales.columns["QuantityOrdered"])
     assert profit[quantity >= 25].mean() < profit[quantity < 10].mean() - 5
     assert generate_all(SEED + 1)[0].target != churn.target
 
 
-def test_served_artifacts_are_the_seeded_fits(fitted, model_dir, metadata):
-    for name, model in fitted.items():
-        artifact = tree_json_bytes(export_tree(model.estimator, model.feature_names))
-        assert artifact == (model_dir / metadata["models"][name]["artifact"]["file"]).read_bytes()
+def _shift_root_threshold(onnx_bytes):
+    """The model with its root split moved up by one float32 step."""
+    model = onnx.load_from_string(onnx_bytes)
+    node = next(n for n in model.graph.node if n.op_type.startswith("TreeEnsemble"))
+    attribute = next(a for a in node.attribute if a.name == "nodes_values")
+    attribute.floats[0] = float(np.nextafter(np.float32(attribute.floats[0]), np.float32(np.inf)))
+    return model.SerializeToString()
 
 
-def test_exported_trees_equal_sklearn_on_held_out_rows_and_a_grid(fitted, model_dir):
-    served = load_models(str(model_dir))
-    for name, model in fitted.items():
-        tree = served[name].tree
-        assert assert_identical(model.estimator, tree, model.X_test, "held-out") == len(model.y_test)
-        assert assert_identical(model.estimator, tree, input_grid(model.schema, tree), "grid") > 200_000
-
-
-def test_api_predicts_exactly_as_sklearn_on_held_out_records(fitted, datasets, make_app):
-    client = make_app(MLAPI_MAX_BODY_BYTES=1 << 22, MLAPI_MAX_BATCH=10_000).test_client()
-    for (name, model), url in zip(fitted.items(), (CLASSIFIER_URL, REGRESSOR_URL), strict=True):
-        records = datasets[PLANS[name][1]].records()
-        held_out = [records[row] for row in model.test_rows]
-        answers = client.post(url, json=held_out).get_json()
-        assert [answer["prediction"] for answer in answers] == model.estimator.predict(model.X_test).tolist()
-
-
-def test_verification_catches_a_tree_that_differs(fitted, model_dir):
+def test_verification_catches_a_tree_that_differs(fitted):
     model = fitted["decision-tree-classifier"]
-    document = json.loads((model_dir / "classifier.json").read_text())
-    # Move the root split up by one float32 step: only inputs right at the
-    # threshold change branch, and the grid must contain them.
-    root_threshold = document["nodes"]["threshold"][0]
-    document["nodes"]["threshold"][0] = float(np.nextafter(np.float32(root_threshold), np.float32(np.inf)))
-    shifted = DecisionTree(document)
-    with pytest.raises(VerificationError, match="differ"):
-        assert_identical(model.estimator, shifted, input_grid(model.schema, shifted), "grid")
+    runtime = onnxruntime.InferenceSession(
+        _shift_root_threshold((MODELS / "decision-tree-classifier" / "model.onnx").read_bytes()))
+    grid, _, _ = input_grid(model.inputs, tree_thresholds(model.estimator, model.inputs))
+    actual = runtime.run(["label"], onnx_feeds(runtime, "matrix", model.inputs, grid, "X"))[0]
+    with pytest.raises(VerificationError, match="class labels differ"):
+        compare_predictions("classification", model.estimator.predict(feature_matrix(model.inputs, grid)), actual, "grid")
 
 
-def test_held_out_quality_floors(metadata):
-    classifier = metadata["models"]["decision-tree-classifier"]["metrics"]
+def test_regression_check_allows_float32_rounding_only():
+    expected = np.array([12.345678901234, 0.1, -250.0])
+    assert compare_predictions("regression", expected, expected.astype(np.float32), "rows")[0] == 3
+    with pytest.raises(VerificationError, match=r"largest difference 0\.001 at row 1"):
+        compare_predictions("regression", expected, expected + [0, 1e-3, 1e-5], "rows")
+
+
+def test_training_writes_nothing_when_verification_fails(tmp_path, monkeypatch):
+    import training.train as train
+
+    def refuse(*args, **kwargs):
+        raise VerificationError("differs")
+
+    monkeypatch.setattr(train, "compare_predictions", refuse)
+    with pytest.raises(VerificationError):
+        train_all(str(tmp_path / "repo"), SEED, training_timestamp({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}))
+    assert not (tmp_path / "repo").exists()
+
+
+def test_held_out_quality_floors(cards):
+    classifier = cards["decision-tree-classifier"]["metrics"]
     assert classifier["accuracy"] >= 0.80
     assert classifier["accuracy"] >= classifier["baseline_accuracy"] + 0.2
-    regressor = metadata["models"]["decision-tree-regressor"]["metrics"]
+    regressor = cards["decision-tree-regressor"]["metrics"]
     assert regressor["r2"] >= 0.85
     assert regressor["mae"] <= regressor["baseline_mae"] / 3
 
