@@ -8,12 +8,8 @@ from flask import Blueprint, current_app, jsonify
 from . import metrics
 from .errors import ApiError, invalid_input
 from .payload import read_json_body, records_of
-from .registry import SERVED_MODELS
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
-
-# Only served model names match, so any other name is a 404 for every method.
-_MODEL_NAME = "<any({}):model_name>".format(", ".join(f'"{name}"' for name in SERVED_MODELS))
 
 
 def _state():
@@ -25,6 +21,14 @@ def _loaded_models():
     if models is None:
         raise ApiError(503, "model_unavailable", "The models are not loaded; try another replica.")
     return models
+
+
+def loaded_model(name):
+    """The served model called name, or raise the 503 (nothing loaded) or a 404 naming it."""
+    models = _loaded_models()
+    if name not in models:
+        raise ApiError(404, "not_found", f"No model is called {name!r}; served: {', '.join(models)}.")
+    return models[name]
 
 
 @blueprint.get("/health")
@@ -52,25 +56,25 @@ def list_models():
     return jsonify(models=[model.describe() for model in _loaded_models().values()])
 
 
-@blueprint.get(f"/v1/models/{_MODEL_NAME}")
+@blueprint.get("/v1/models/<model_name>")
 def show_model(model_name):
-    return jsonify(_loaded_models()[model_name].describe())
+    return jsonify(loaded_model(model_name).describe())
 
 
-@blueprint.post(f"/v1/models/{_MODEL_NAME}/predictions")
+@blueprint.post("/v1/models/<model_name>/predictions")
 def predict(model_name):
     started = time.perf_counter()
-    model = _loaded_models()[model_name]
+    model = loaded_model(model_name)
     records, is_batch = records_of(read_json_body(), current_app.config["MLAPI_MAX_BATCH"])
-    rows, problems = model.schema.features_of_records(records, is_batch)
+    rows, problems = model.schema.parse_records(records, is_batch)
     if problems:
         if current_app.config["MLAPI_METRICS_PORT"]:
             metrics.count_problems(model, problems)
         raise invalid_input(problems)
-    results = [model.result(row) for row in rows]
+    results = model.results(rows)  # one session run for the whole batch
     response = jsonify(results if is_batch else results[0])
     if current_app.config["MLAPI_METRICS_PORT"]:
-        metrics.observe_prediction(model_name, len(rows), is_batch, time.perf_counter() - started)
+        metrics.observe_prediction(model, len(rows), is_batch, time.perf_counter() - started)
     return response
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from flask import Flask, request
 
-from . import api, metrics
+from . import api, inference, metrics
 from .config import normalize_settings, settings_from_env
 from .errors import register_error_handlers
 from .openapi import build_openapi
@@ -15,16 +15,17 @@ from .request_ids import repeatable_request_id
 
 @dataclass(frozen=True)
 class ServingState:
-    models: dict | None  # name -> registry.Model; None while the models failed to load
+    models: dict | None  # name -> registry.Model; None if the repository failed to load
     openapi: dict | None
 
 
 def create_app(config=None):
     """Create the API. Settings come from MLAPI_* environment variables, then ``config``.
 
-    Models are loaded here, once: under Gunicorn's preload_app every worker
-    shares them. A model directory that cannot be loaded does not stop the
-    process; it serves 503s (readiness fails) and logs the reason.
+    The model repository is loaded here, once: under Gunicorn's preload_app
+    every worker shares the models and their ONNX Runtime sessions. A
+    repository that cannot be loaded does not stop the process; it serves
+    503s (readiness fails) and logs the reason.
     """
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(settings_from_env(os.environ))
@@ -41,6 +42,7 @@ def create_app(config=None):
     app.extensions["mlapi"] = _load_state(app)
     register_error_handlers(app)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(inference.blueprint)
     app.after_request(_add_response_headers)
     # No metrics port, no counting: nothing would read the samples.
     if app.config["MLAPI_METRICS_PORT"]:

@@ -5,11 +5,15 @@
      "details": [{"field": ..., "code": ..., "problem": ...}, ...]}
 
 Werkzeug's HTTP errors (404, 405, 413, ...) and unexpected exceptions (500)
-are rendered in the same shape; no traceback ever reaches a client.
+are rendered in the same shape; no traceback ever reaches a client. Under
+/v2 (mlapi.inference) every error takes the Open Inference Protocol's shape
+instead: {"error": "<message>"}.
 """
 
-from flask import current_app, g, jsonify
+from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+INFERENCE_PREFIX = "/v2"  # the Open Inference Protocol's paths (mlapi.inference)
 
 # Codes for Werkzeug's errors where its own name reads badly as a code.
 _HTTP_ERROR_CODES = {
@@ -44,7 +48,10 @@ def invalid_input(problems):
 
 def error_response(status, error, message, field=None, details=()):
     g.error_code = error  # the outcome metrics.count_response counts a prediction under
-    response = jsonify(error=error, message=message, field=field, details=list(details))
+    if request.path == INFERENCE_PREFIX or request.path.startswith(INFERENCE_PREFIX + "/"):
+        response = jsonify(error=message)
+    else:
+        response = jsonify(error=error, message=message, field=field, details=list(details))
     response.status_code = status
     return response
 

@@ -1,11 +1,10 @@
-"""Input fields of a model: strict validation of one JSON value, its expansion
-into tree features, and its JSON Schema.
+"""Input fields of a model: the field specs of a model card (``inputs`` in
+model.json, docs/model-repository.md), strict validation of one JSON value,
+how a valid value becomes model input (the field's transform) and its JSON
+Schema.
 
-Field specs are read from ``metadata.json``, which training writes from the
-same definitions it generated the data with, so the documented ranges and
-categories are exactly the model's training domain. Training builds its
-feature matrix with these classes too: serving and training cannot disagree
-on how a record becomes features.
+The import tool builds its training features with these classes too, so
+serving and training cannot disagree on how a record becomes model input.
 """
 
 import datetime as dt
@@ -16,8 +15,19 @@ import re
 # (e.g. "20271113", "2027-W46-6") on newer Pythons. ASCII digits only: \d
 # would match any Unicode digit.
 _DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]{0,63}")
 
 DATE_FEATURES = ("year", "month", "day", "day_of_week")
+
+MATRIX, COLUMNS = "matrix", "columns"
+
+# What a field feeds the model, for checking it against the ONNX input's
+# element type: "number" needs a float input, "integer" any numeric one.
+NUMBER, INTEGER, STRING = "number", "integer", "string"
+
+
+class SpecError(ValueError):
+    """A field spec of a model card that is malformed."""
 
 
 class InvalidValue(Exception):
@@ -55,22 +65,56 @@ def preview(value, limit=40):
 
 
 class Field:
-    """Base class: a named input of a model, described by a metadata spec dict."""
+    """Base class: a named input of a model, described by a card's field spec.
 
+    ``transforms`` lists the transforms the type allows, the default first;
+    ``layouts`` the input layouts the field's transform can feed.
+    """
+
+    transforms = ()
+    layouts = (MATRIX, COLUMNS)
     n_features = 1
+    kind = NUMBER
 
     def __init__(self, spec):
         self.name = spec["name"]
-        self.description = spec.get("description", "")
-        self.example = spec.get("example")
+        self.transform = spec.get("transform", self.transforms[0])
+        if self.transform not in self.transforms:
+            raise SpecError(
+                f"transform must be one of {', '.join(self.transforms)} for type {spec['type']}, "
+                f"got {preview(self.transform)}"
+            )
+        self.description = _optional(spec, "description", str, "a string", "")
+        self.spec = spec
+
+    def check_example(self):
+        """The example, if the spec has one, must be a value the field accepts."""
+        if "example" not in self.spec:
+            return
+        try:
+            self.parse(self.spec["example"])
+        except InvalidValue as invalid:
+            raise SpecError(f"example {invalid.problem}") from None
+
+    @property
+    def example(self):
+        return self.spec.get("example")
 
     def parse(self, value):
         """Return the value to predict with, or raise InvalidValue."""
         raise NotImplementedError
 
+    def sample(self):
+        """A valid parsed value (the lowest), to try the model with when it is loaded."""
+        return self.minimum
+
     def features(self, value):
-        """The tree features of a parsed value, as a tuple of numbers."""
+        """The matrix-layout features of a parsed value, as a tuple of numbers."""
         return (value,)
+
+    def column_value(self, value):
+        """The columns-layout input of a parsed value: a number or a string."""
+        return value
 
     def feature_names(self):
         return (self.name,)
@@ -88,16 +132,44 @@ class Field:
         return InvalidValue("wrong_type", f"must be {expected}, got {json_type_name(value)}")
 
 
+def _is_number(value):
+    # bool is a subclass of int in Python, but true/false is not a number in JSON.
+    return type(value) is not bool and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _required(spec, key, check, expected):
+    if key not in spec:
+        raise SpecError(f"{key} is missing")
+    if not check(spec[key]):
+        raise SpecError(f"{key} must be {expected}, got {preview(spec[key])}")
+    return spec[key]
+
+
+def _optional(spec, key, kind, expected, default):
+    value = spec.get(key, default)
+    if not isinstance(value, kind):
+        raise SpecError(f"{key} must be {expected}, got {preview(value)}")
+    return value
+
+
 class NumberField(Field):
     """A finite JSON number (integer or decimal) within [minimum, maximum]."""
 
+    transforms = ("number",)
+    _bound_text = "a finite number"
+
     def __init__(self, spec):
         super().__init__(spec)
-        self.minimum = spec["minimum"]
-        self.maximum = spec["maximum"]
+        self.minimum = _required(spec, "minimum", self._is_bound, self._bound_text)
+        self.maximum = _required(spec, "maximum", self._is_bound, self._bound_text)
+        if self.minimum > self.maximum:
+            raise SpecError(f"minimum {self.minimum} is above maximum {self.maximum}")
+
+    @staticmethod
+    def _is_bound(value):
+        return _is_number(value)
 
     def parse(self, value):
-        # bool is a subclass of int in Python, but true/false is not a number in JSON.
         if type(value) is bool or not isinstance(value, (int, float)):
             raise self._wrong_type("a number", value)
         if isinstance(value, float) and not math.isfinite(value):
@@ -124,6 +196,13 @@ class IntegerField(NumberField):
     ``integer`` type does; ``2.5`` is rejected.
     """
 
+    kind = INTEGER
+    _bound_text = "a whole number"
+
+    @staticmethod
+    def _is_bound(value):
+        return _is_number(value) and float(value).is_integer()
+
     def parse(self, value):
         if type(value) is bool or not isinstance(value, (int, float)):
             raise self._wrong_type("an integer", value)
@@ -140,29 +219,89 @@ class IntegerField(NumberField):
 
 
 class CategoryField(Field):
-    """One of a fixed set of strings (case-sensitive), label-encoded to an integer."""
+    """One of a fixed set of strings (case-sensitive).
+
+    ``label``: the integer code ``encoding`` gives the string (a
+    LabelEncoder's index); ``onehot``: one 0/1 feature per entry of
+    ``categories`` (matrix layout); ``raw``: the string itself (columns
+    layout, for an encoder inside the ONNX model).
+    """
+
+    transforms = ("label", "onehot", "raw")
 
     def __init__(self, spec):
         super().__init__(spec)
-        self.encoding = dict(spec["encoding"])
-        self.values = sorted(self.encoding, key=self.encoding.__getitem__)
+        if self.transform == "label":
+            self.encoding = _required(spec, "encoding", _is_encoding, "an object of category: distinct code (0 or more)")
+            self.values = sorted(self.encoding, key=self.encoding.__getitem__)
+            self.kind = INTEGER
+        else:
+            self.values = _required(spec, "categories", _is_category_list, "a list of distinct strings")
+            if self.transform == "onehot":
+                self.n_features = len(self.values)
+                self.layouts = (MATRIX,)
+            else:
+                self.kind = STRING
+                self.layouts = (COLUMNS,)
         self._allowed_text = ", ".join(self.values)
 
     def parse(self, value):
         if not isinstance(value, str):
             raise self._wrong_type("a string", value)
-        if value not in self.encoding:
+        if value not in self.values:
             raise InvalidValue(
                 "unknown_category",
                 f"must be one of: {self._allowed_text}; got {preview(value)}",
             )
         return value
 
+    def sample(self):
+        return self.values[0]
+
     def features(self, value):
+        if self.transform == "onehot":
+            return tuple(int(value == category) for category in self.values)
         return (self.encoding[value],)
+
+    def column_value(self, value):
+        return self.encoding[value] if self.transform == "label" else value
+
+    def feature_names(self):
+        if self.transform == "onehot":
+            return tuple(f"{self.name}={category}" for category in self.values)
+        return (self.name,)
 
     def json_schema(self):
         return self._schema(type="string", enum=list(self.values))
+
+
+def _is_encoding(value):
+    return (
+        isinstance(value, dict)
+        and len(value) > 0
+        and all(type(code) is int and code >= 0 for code in value.values())
+        and len(set(value.values())) == len(value)
+    )
+
+
+def _is_category_list(value):
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(isinstance(item, str) for item in value)
+        and len(set(value)) == len(value)
+    )
+
+
+def _parse_date_bound(value):
+    return isinstance(value, str) and _DATE_SHAPE.fullmatch(value) and _calendar_date(value) is not None
+
+
+def _calendar_date(text):
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 class DateField(Field):
@@ -171,22 +310,26 @@ class DateField(Field):
     Expands to the features year, month, day and day of week (Monday = 0).
     """
 
+    transforms = ("date-parts",)
+    layouts = (MATRIX,)
     n_features = len(DATE_FEATURES)
+    kind = INTEGER
 
     def __init__(self, spec):
         super().__init__(spec)
-        self.minimum = dt.date.fromisoformat(spec["minimum"])
-        self.maximum = dt.date.fromisoformat(spec["maximum"])
+        self.minimum = dt.date.fromisoformat(_required(spec, "minimum", _parse_date_bound, "a date YYYY-MM-DD"))
+        self.maximum = dt.date.fromisoformat(_required(spec, "maximum", _parse_date_bound, "a date YYYY-MM-DD"))
+        if self.minimum > self.maximum:
+            raise SpecError(f"minimum {self.minimum} is after maximum {self.maximum}")
 
     def parse(self, value):
         if not isinstance(value, str):
             raise self._wrong_type("a date string (YYYY-MM-DD)", value)
         if not _DATE_SHAPE.fullmatch(value):
             raise InvalidValue("invalid_date", f"must be a date written YYYY-MM-DD, got {preview(value)}")
-        try:
-            date = dt.date.fromisoformat(value)
-        except ValueError:
-            raise InvalidValue("invalid_date", f"{value} is not a calendar date") from None
+        date = _calendar_date(value)
+        if date is None:
+            raise InvalidValue("invalid_date", f"{value} is not a calendar date")
         if not self.minimum <= date <= self.maximum:
             raise InvalidValue(
                 "out_of_range",
@@ -212,7 +355,7 @@ class DateField(Field):
             description=(
                 f"{self.description} A calendar date written YYYY-MM-DD, "
                 f"from {self.minimum.isoformat()} to {self.maximum.isoformat()}."
-            ),
+            ).strip(),
         )
 
 
@@ -252,8 +395,18 @@ FIELD_TYPES = {
 
 
 def field_from_spec(spec):
+    """The Field of a card's field spec, or raise SpecError saying what is wrong."""
+    if not isinstance(spec, dict):
+        raise SpecError(f"a field must be an object, got {json_type_name(spec)}")
+    name = spec.get("name")
+    if not isinstance(name, str) or not FIELD_NAME.fullmatch(name):
+        raise SpecError(f"field name must match ^{FIELD_NAME.pattern}$, got {preview(name)}")
     try:
-        field_class = FIELD_TYPES[spec["type"]]
-    except KeyError:
-        raise ValueError(f"field {spec.get('name')!r} has unknown type {spec.get('type')!r}") from None
-    return field_class(spec)
+        field_class = FIELD_TYPES.get(spec.get("type"))
+        if field_class is None:
+            raise SpecError(f"type must be one of {', '.join(FIELD_TYPES)}, got {preview(spec.get('type'))}")
+        field = field_class(spec)
+        field.check_example()
+    except SpecError as error:
+        raise SpecError(f"field {name!r}: {error}") from None
+    return field

@@ -12,8 +12,10 @@ API_VERSION = "1.0.0"
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 DESCRIPTION = """\
-Predictions from two decision trees trained on synthetic, documented data:
-customer churn (classifier) and percentage profit per unit (regressor).
+Predictions from the models of a model repository, served with ONNX
+Runtime; `GET /api/v1/models` lists them with their inputs. The same models
+answer the Open Inference Protocol (KServe V2) under `/v2`, which follows
+its own specification and is not described here.
 
 **Requests.** A prediction request is a JSON object (one record) or a JSON
 array of 1 to {max_batch} records (a batch; the answer is an array in the
@@ -24,9 +26,11 @@ Integers may be written with a zero fraction (`30.0`); booleans are not
 numbers; `NaN`/`Infinity` are rejected; categories are case-sensitive;
 dates are `YYYY-MM-DD` calendar dates within the training range.
 
-**Answers.** Each prediction keeps the key of the original API
-(`"Predicted Class = "` or `"Predicted Percentage Profit per Unit = "`)
-and adds `prediction`, `model` and `model_version`.
+**Answers.** Each prediction has the model's result key (for the
+tutorial's models that of the original API, `"Predicted Class = "` or
+`"Predicted Percentage Profit per Unit = "`), `prediction`, `model` and
+`model_version`; a classifier with probabilities adds `probabilities`
+(class: probability).
 
 **Errors** all have one shape: `error` (a code), `message`, `field` (the
 first offending field, e.g. `[3].monthly_fee` in a batch, or null) and
@@ -36,7 +40,8 @@ first offending field, e.g. `[3].monthly_fee` in a batch, or null) and
 `missing_field`, `unknown_field`, `wrong_type`, `not_finite`,
 `not_integer`, `out_of_range`, `unknown_category`, `invalid_date`),
 `unsupported_media_type` (415), `payload_too_large` (413), `not_found`
-(404), `method_not_allowed` (405, with an `Allow` header),
+(404, also for a model that is not served), `method_not_allowed` (405,
+with an `Allow` header),
 `model_unavailable` (503).
 """
 
@@ -116,7 +121,7 @@ def _prediction_operation(model, prefix, max_batch):
     example = {field.name: field.example for field in model.schema.fields}
     return {
         "operationId": f"predict{prefix}",
-        "summary": model.metadata["description"],
+        "summary": model.card.description,
         "requestBody": {
             "required": True,
             "content": {
@@ -143,19 +148,26 @@ def _prediction_operation(model, prefix, max_batch):
 
 
 def _prediction_schema(model):
+    properties = {}
     if model.task == "classification":
-        value = {"type": "integer", "enum": list(model.tree.classes)}
+        value = {"type": "integer" if type(model.classes[0]) is int else "string", "enum": list(model.classes)}
     else:
         value = {"type": "number"}
+    properties[model.result_key] = properties["prediction"] = value
+    if "probabilities" in model.card.outputs:
+        classes = [str(label) for label in model.classes]
+        properties["probabilities"] = {
+            "type": "object",
+            "required": classes,
+            "properties": {label: {"type": "number"} for label in classes},
+            "additionalProperties": False,
+        }
+    properties["model"] = {"const": model.name}
+    properties["model_version"] = {"const": model.version}
     return {
         "type": "object",
-        "required": [model.result_key, "prediction", "model", "model_version"],
-        "properties": {
-            model.result_key: value,
-            "prediction": value,
-            "model": {"const": model.name},
-            "model_version": {"const": model.version},
-        },
+        "required": list(properties),
+        "properties": properties,
         "additionalProperties": False,
     }
 
@@ -211,9 +223,8 @@ def _common_schemas():
         "ModelInfo": {
             "type": "object",
             "required": [
-                "name", "version", "task", "description", "endpoint", "trained_at",
-                "input_schema", "inputs", "model_features", "target", "result_key", "metrics",
-                "training_data", "tree",
+                "name", "version", "task", "description", "endpoint", "input_schema", "inputs",
+                "classes", "result_key", "metrics", "source",
             ],
             "properties": {
                 "name": {"type": "string"},
@@ -221,23 +232,20 @@ def _common_schemas():
                 "task": {"enum": ["classification", "regression"]},
                 "description": {"type": "string"},
                 "endpoint": {"type": "string"},
-                "trained_at": {"type": "string", "format": "date-time"},
                 "input_schema": {"type": "object", "description": "JSON Schema of one input record."},
                 "inputs": {
                     "type": "array",
-                    "description": "The input fields as trained: ranges, categories and their label encodings.",
+                    "description": "The input fields of the model card: ranges, categories, transforms.",
                     "items": {"type": "object"},
                 },
-                "model_features": {"type": "array", "items": {"type": "string"}},
-                "target": {"type": "object"},
-                "result_key": {"type": "string"},
-                "metrics": {
-                    "type": "object",
-                    "description": "Metrics on the held-out test split.",
-                    "additionalProperties": {"type": "number"},
+                "classes": {
+                    "type": ["array", "null"],
+                    "description": "A classifier's labels, in the order of its probabilities; null for a regressor.",
+                    "items": {"type": ["integer", "string"]},
                 },
-                "training_data": {"type": "object"},
-                "tree": {"type": "object"},
+                "result_key": {"type": "string"},
+                "metrics": {"type": ["object", "null"], "description": "The model card's metrics, as they are."},
+                "source": {"type": ["object", "null"], "description": "Where the model came from, as the card says."},
             },
             "additionalProperties": False,
         },

@@ -1,4 +1,5 @@
-"""Turning request records (decoded JSON objects) into tree feature vectors."""
+"""Turning request records (decoded JSON objects) into validated values and
+model features."""
 
 from typing import NamedTuple
 
@@ -33,8 +34,8 @@ class RecordSchema:
         self._name_set = frozenset(self.names)
         self.n_features = sum(field.n_features for field in self.fields)
 
-    def features(self, record, path, problems):
-        """The feature vector of one record, or None after appending its problems.
+    def parse(self, record, path, problems):
+        """The parsed values of one record in field order, or None after appending its problems.
 
         ``path`` prefixes the field names in problems (``"[3]"`` in a batch).
         """
@@ -43,7 +44,7 @@ class RecordSchema:
                 Problem(path, "wrong_type", f"must be a JSON object, got {json_type_name(record)}")
             )
             return None
-        features = []
+        values = []
         valid = True
         for field in self.fields:
             if field.name not in record:
@@ -51,7 +52,7 @@ class RecordSchema:
                 valid = False
                 continue
             try:
-                features.extend(field.features(field.parse(record[field.name])))
+                values.append(field.parse(record[field.name]))
             except InvalidValue as invalid:
                 problems.append(Problem(field_path(path, field.name), invalid.code, invalid.problem))
                 valid = False
@@ -67,14 +68,23 @@ class RecordSchema:
                         )
                     )
             valid = False
-        return features if valid else None
+        return tuple(values) if valid else None
 
-    def features_of_records(self, records, is_batch):
-        """Feature vectors of all records, and the problems found (at most MAX_PROBLEMS)."""
+    def parse_records(self, records, is_batch):
+        """Parsed values of all records, and the problems found (at most MAX_PROBLEMS)."""
         rows = []
         problems = []
         for index, record in enumerate(records):
-            rows.append(self.features(record, f"[{index}]" if is_batch else "", problems))
+            rows.append(self.parse(record, f"[{index}]" if is_batch else "", problems))
             if len(problems) >= MAX_PROBLEMS:
                 break
         return rows, problems[:MAX_PROBLEMS]
+
+    def feature_row(self, values):
+        """The matrix-layout feature vector of one record's parsed values."""
+        return [feature for field, value in zip(self.fields, values, strict=True) for feature in field.features(value)]
+
+    def features_of_records(self, records, is_batch):
+        """Feature vectors of all records (None for an invalid one), and the problems found."""
+        rows, problems = self.parse_records(records, is_batch)
+        return [None if values is None else self.feature_row(values) for values in rows], problems

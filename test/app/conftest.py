@@ -1,30 +1,28 @@
-"""Fixtures of the app tests: models trained once per session by the real
-training code, and apps built with create_app({...}).
+"""Fixtures of the app tests: a model repository of small models trained once
+per session (model_repository.py), and apps built with create_app({...}).
 """
 
-import json
 import sys
 
 import pytest
 
-from mlapi_testing import APP_DIR, REPLICA, SEED, SOURCE_DATE_EPOCH
+from mlapi_testing import APP_DIR, REPLICA, SEED
 
 sys.path.insert(0, str(APP_DIR))
 
 from mlapi.app import create_app
-from training.train import train_all, training_timestamp
+from model_repository import train_models, write_repository
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("models")
-    train_all(str(out), SEED, training_timestamp({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}))
-    return out
+def trained():
+    """name -> model_repository.Trained: the estimators, ONNX bytes, cards and held-out records."""
+    return train_models(SEED)
 
 
 @pytest.fixture(scope="session")
-def metadata(model_dir):
-    return json.loads((model_dir / "metadata.json").read_text())
+def model_dir(tmp_path_factory, trained):
+    return write_repository(tmp_path_factory.mktemp("models"), trained)
 
 
 @pytest.fixture(scope="session")

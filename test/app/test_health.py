@@ -1,7 +1,5 @@
 """Readiness, liveness, model listing, and behaviour while models are missing."""
 
-import hashlib
-import json
 import os
 import shutil
 import socket
@@ -10,9 +8,10 @@ import pytest
 
 from mlapi.app import create_app
 from mlapi_testing import CLASSIFIER_URL, REPLICA, SEED_CLASSIFIER_PAYLOAD, assert_error
+from model_repository import CLASSIFIER_NAME, PLAN_NAME, REGRESSOR_NAME, VERSION
 
 
-def test_readiness_reports_replica_models_and_pid(client, metadata):
+def test_readiness_reports_replica_models_and_pid(client):
     response = client.get("/api/health")
 
     assert response.status_code == 200
@@ -21,7 +20,7 @@ def test_readiness_reports_replica_models_and_pid(client, metadata):
         "status": "ok",
         "replica": REPLICA,
         "pid": os.getpid(),
-        "models": {name: model["version"] for name, model in metadata["models"].items()},
+        "models": {CLASSIFIER_NAME: VERSION, REGRESSOR_NAME: VERSION, PLAN_NAME: VERSION},
     }
 
 
@@ -59,15 +58,38 @@ def test_bad_settings_stop_the_start(monkeypatch, name, value):
         create_app()
 
 
-def test_model_listing(client, metadata):
+def test_model_listing(client, trained):
     models = client.get("/api/v1/models").get_json()["models"]
-    assert [model["name"] for model in models] == ["decision-tree-classifier", "decision-tree-regressor"]
+    assert [model["name"] for model in models] == [CLASSIFIER_NAME, REGRESSOR_NAME, PLAN_NAME]
     classifier = models[0]
-    assert classifier["endpoint"] == CLASSIFIER_URL
-    assert classifier["version"] == metadata["models"]["decision-tree-classifier"]["version"]
+    card = trained[CLASSIFIER_NAME].card
+    assert classifier == {
+        "name": CLASSIFIER_NAME,
+        "version": VERSION,
+        "task": "classification",
+        "description": card["description"],
+        "endpoint": CLASSIFIER_URL,
+        "input_schema": classifier["input_schema"],
+        "inputs": card["inputs"],
+        "classes": [0, 1],
+        "result_key": "Predicted Class = ",
+        "metrics": card["metrics"],
+        "source": card["source"],
+    }
     assert classifier["metrics"]["accuracy"] > 0.8
     assert classifier["input_schema"]["required"] == ["monthly_fee", "customer_age", "support_calls"]
-    assert client.get("/api/v1/models/decision-tree-classifier").get_json() == classifier
+    assert client.get(f"/api/v1/models/{CLASSIFIER_NAME}").get_json() == classifier
+    regressor, plans = models[1], models[2]
+    assert regressor["classes"] is None and regressor["source"] is None
+    assert plans["classes"] == ["leave", "stay"] and plans["result_key"] == "prediction"
+    assert plans["endpoint"] == f"/api/v1/models/{PLAN_NAME}/predictions"
+
+
+def test_unknown_model_is_a_404_naming_it(client):
+    for response in (client.get("/api/v1/models/random-forest"),
+                     client.post("/api/v1/models/random-forest/predictions", json={})):
+        body = assert_error(response, 404, "not_found")
+        assert "random-forest" in body["message"] and CLASSIFIER_NAME in body["message"]
 
 
 def _broken_app(path):
@@ -91,20 +113,14 @@ def test_missing_model_directory_serves_503(tmp_path, caplog):
     assert "models not loaded" in caplog.text
 
 
-def test_tampered_artifact_serves_503(tmp_path, model_dir):
+def test_tampered_model_file_serves_503_and_logs_why(tmp_path, model_dir, caplog):
     broken = shutil.copytree(model_dir, tmp_path / "models")
-    artifact = broken / "regressor.json"
-    artifact.write_bytes(artifact.read_bytes().replace(b'"threshold":[', b'"threshold":[1.5,', 1))
+    onnx = broken / REGRESSOR_NAME / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes() + b"\0")
     _assert_not_ready(_broken_app(broken))
+    assert f"model {REGRESSOR_NAME}: model.onnx: its SHA-256 is not the card's" in caplog.text
 
 
-def test_cyclic_tree_serves_503_even_with_a_matching_hash(tmp_path, model_dir):
-    broken = shutil.copytree(model_dir, tmp_path / "models")
-    tree = json.loads((broken / "classifier.json").read_text())
-    tree["nodes"]["children_left"][1] = 0  # node 1 would loop back to the root
-    content = json.dumps(tree).encode()
-    (broken / "classifier.json").write_bytes(content)
-    metadata = json.loads((broken / "metadata.json").read_text())
-    metadata["models"]["decision-tree-classifier"]["artifact"]["sha256"] = hashlib.sha256(content).hexdigest()
-    (broken / "metadata.json").write_text(json.dumps(metadata))
-    _assert_not_ready(_broken_app(broken))
+def test_empty_repository_serves_503(tmp_path, caplog):
+    _assert_not_ready(_broken_app(tmp_path))
+    assert "holds no model folder" in caplog.text

@@ -10,7 +10,7 @@ from mlapi_testing import CLASSIFIER_URL, SEED_CLASSIFIER_PAYLOAD, assert_error
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/api", "/api/v2/models", "/api/v1/models/", "/api/v1/models/random-forest/predictions"],
+    ["/", "/api", "/api/v2/models", "/api/v1/models/", "/api/v1/models/a/b", "/v1/models"],
 )
 def test_unknown_paths_are_json_404(client, path):
     assert_error(client.get(path), 404, "not_found")
@@ -19,6 +19,8 @@ def test_unknown_paths_are_json_404(client, path):
 def test_unknown_model_is_404(client):
     assert_error(client.post("/api/v1/models/random-forest/predictions", json={}), 404, "not_found")
     assert_error(client.get("/api/v1/models/random-forest"), 404, "not_found")
+    # The route exists for any name: another method is a 405, for a served model or not.
+    assert_error(client.get("/api/v1/models/random-forest/predictions"), 405, "method_not_allowed")
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,10 @@ from prometheus_client import REGISTRY
 
 from mlapi.metrics import route_template
 from mlapi_testing import CLASSIFIER_URL, REGRESSOR_URL, SEED_CLASSIFIER_PAYLOAD, SEED_REGRESSOR_PAYLOAD, assert_error, churn
+from model_repository import VERSION
 
-CLASSIFIER = "decision-tree-classifier"
-REGRESSOR = "decision-tree-regressor"
+CLASSIFIER = {"model": "decision-tree-classifier", "model_version": VERSION}
+REGRESSOR = {"model": "decision-tree-regressor", "model_version": VERSION}
 PREDICTIONS_ROUTE = "/api/v1/models/<model_name>/predictions"
 
 
@@ -38,26 +39,27 @@ SAMPLES = [
     ("mlapi_http_requests_total", {"route": PREDICTIONS_ROUTE, "status": "413"}),
     ("mlapi_http_requests_total", {"route": PREDICTIONS_ROUTE, "status": "415"}),
     ("mlapi_http_requests_total", {"route": "unmatched", "status": "404"}),
+    ("mlapi_http_requests_total", {"route": PREDICTIONS_ROUTE, "status": "404"}),
     ("mlapi_http_requests_total", {"route": "unmatched", "status": "405"}),
     ("mlapi_http_requests_total", {"route": "/api/health", "status": "200"}),
-    ("mlapi_prediction_requests_total", {"model": CLASSIFIER, "outcome": "ok"}),
-    ("mlapi_prediction_requests_total", {"model": REGRESSOR, "outcome": "ok"}),
-    ("mlapi_prediction_requests_total", {"model": CLASSIFIER, "outcome": "invalid_input"}),
-    ("mlapi_prediction_requests_total", {"model": CLASSIFIER, "outcome": "invalid_json"}),
-    ("mlapi_prediction_requests_total", {"model": CLASSIFIER, "outcome": "payload_too_large"}),
-    ("mlapi_prediction_requests_total", {"model": REGRESSOR, "outcome": "unsupported_media_type"}),
-    ("mlapi_prediction_validation_errors_total", {"model": CLASSIFIER, "field": "customer_age", "code": "out_of_range"}),
-    ("mlapi_prediction_validation_errors_total", {"model": CLASSIFIER, "field": "support_calls", "code": "missing_field"}),
-    ("mlapi_prediction_validation_errors_total", {"model": CLASSIFIER, "field": "_other", "code": "unknown_field"}),
-    ("mlapi_prediction_validation_errors_total", {"model": CLASSIFIER, "field": "_other", "code": "wrong_type"}),
-    ("mlapi_prediction_duration_seconds_count", {"model": CLASSIFIER}),
-    ("mlapi_prediction_duration_seconds_bucket", {"model": CLASSIFIER, "le": "0.1"}),
-    ("mlapi_prediction_duration_seconds_count", {"model": REGRESSOR}),
-    ("mlapi_prediction_batch_size_count", {"model": CLASSIFIER}),
-    ("mlapi_prediction_batch_size_sum", {"model": CLASSIFIER}),
-    ("mlapi_prediction_batch_size_bucket", {"model": CLASSIFIER, "le": "1.0"}),
-    ("mlapi_prediction_batch_size_bucket", {"model": CLASSIFIER, "le": "5.0"}),
-    ("mlapi_prediction_batch_size_sum", {"model": REGRESSOR}),
+    ("mlapi_prediction_requests_total", {**CLASSIFIER, "outcome": "ok"}),
+    ("mlapi_prediction_requests_total", {**REGRESSOR, "outcome": "ok"}),
+    ("mlapi_prediction_requests_total", {**CLASSIFIER, "outcome": "invalid_input"}),
+    ("mlapi_prediction_requests_total", {**CLASSIFIER, "outcome": "invalid_json"}),
+    ("mlapi_prediction_requests_total", {**CLASSIFIER, "outcome": "payload_too_large"}),
+    ("mlapi_prediction_requests_total", {**REGRESSOR, "outcome": "unsupported_media_type"}),
+    ("mlapi_prediction_validation_errors_total", {**CLASSIFIER, "field": "customer_age", "code": "out_of_range"}),
+    ("mlapi_prediction_validation_errors_total", {**CLASSIFIER, "field": "support_calls", "code": "missing_field"}),
+    ("mlapi_prediction_validation_errors_total", {**CLASSIFIER, "field": "_other", "code": "unknown_field"}),
+    ("mlapi_prediction_validation_errors_total", {**CLASSIFIER, "field": "_other", "code": "wrong_type"}),
+    ("mlapi_prediction_duration_seconds_count", CLASSIFIER),
+    ("mlapi_prediction_duration_seconds_bucket", {**CLASSIFIER, "le": "0.1"}),
+    ("mlapi_prediction_duration_seconds_count", REGRESSOR),
+    ("mlapi_prediction_batch_size_count", CLASSIFIER),
+    ("mlapi_prediction_batch_size_sum", CLASSIFIER),
+    ("mlapi_prediction_batch_size_bucket", {**CLASSIFIER, "le": "1.0"}),
+    ("mlapi_prediction_batch_size_bucket", {**CLASSIFIER, "le": "5.0"}),
+    ("mlapi_prediction_batch_size_sum", REGRESSOR),
 ]
 
 
@@ -77,12 +79,12 @@ def send_traffic(client, good=5, bad=3):
         big = b"[" + b" " * 70000 + b"]"
         assert_error(client.post(CLASSIFIER_URL, data=big, content_type="application/json"), 413, "payload_too_large")
         assert_error(client.post(REGRESSOR_URL, data="x", content_type="text/plain"), 415, "unsupported_media_type")
-        assert_error(client.get("/api/v1/models/random-forest/predictions?x=1"), 404, "not_found")
+        assert_error(client.post("/api/v1/models/random-forest/predictions?x=1", json={}), 404, "not_found")
         assert_error(client.get("/metrics"), 404, "not_found")
         assert_error(client.get(CLASSIFIER_URL), 405, "method_not_allowed")
     assert client.get("/api/health").status_code == 200
     return [
-        0, 0, 0, 0, 2 * bad, bad, 1,  # responses: predictions' count in the next counter
+        0, 0, 0, 0, bad, bad, bad, 1,  # responses: predictions' of served models count in the next counter
         good + 1, 2, 2 * bad, bad, bad, bad,  # prediction outcomes
         bad, bad, bad, bad,  # validation problems
         good + 1, good + 1, 2,  # durations: one record or three answer well within 100 ms
@@ -93,10 +95,10 @@ def send_traffic(client, good=5, bad=3):
 def test_metrics_count_what_happens(client, grown):
     for name, labels in SAMPLES:
         grown(name, **labels)
-    grown("mlapi_prediction_duration_seconds_sum", model=CLASSIFIER)
+    grown("mlapi_prediction_duration_seconds_sum", **CLASSIFIER)
     expected = send_traffic(client, good=5, bad=3)
     assert [grown(name, **labels) for name, labels in SAMPLES] == expected
-    assert 0 < grown("mlapi_prediction_duration_seconds_sum", model=CLASSIFIER) < 1
+    assert 0 < grown("mlapi_prediction_duration_seconds_sum", **CLASSIFIER) < 1
 
 
 def test_labels_never_hold_client_text(client):
@@ -107,7 +109,7 @@ def test_labels_never_hold_client_text(client):
         for sample in family.samples for value in sample.labels.values()
     }
     assert not any("evil" in value or "random-forest" in value or "?" in value or "[" in value for value in label_values)
-    assert {"unmatched", "/api/health", CLASSIFIER, "customer_age", "_other"} <= label_values
+    assert {"unmatched", "/api/health", CLASSIFIER["model"], VERSION, "customer_age", "_other"} <= label_values
 
 
 def test_metrics_port_0_counts_nothing(make_app, grown):

@@ -6,7 +6,6 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from mlapi.registry import SERVED_MODELS
 from mlapi_testing import (
     CLASSIFIER_URL,
     INVALID_RECORDS,
@@ -15,6 +14,7 @@ from mlapi_testing import (
     SEED_REGRESSOR_PAYLOAD,
     VALID_RECORDS,
 )
+from model_repository import PLAN_NAME
 
 
 def _validator(openapi, schema):
@@ -48,10 +48,12 @@ def test_document_is_valid_openapi_3_1(openapi):
 def test_every_served_route_and_method_is_documented(app, openapi):
     served = set()
     for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/v2"):
+            continue  # the Open Inference Protocol has a specification of its own
         if "model_name" not in rule.arguments:
             paths = [rule.rule]
         elif rule.rule.endswith("/predictions"):
-            paths = [f"/api/v1/models/{name}/predictions" for name in SERVED_MODELS]
+            paths = [model.endpoint for model in app.extensions["mlapi"].models.values()]
         else:
             paths = ["/api/v1/models/{model_name}"]
         served.update((path, method.lower()) for path in paths for method in rule.methods)
@@ -79,7 +81,7 @@ def test_schema_bounds_the_batch(app, openapi):
     assert not validator.is_valid([SEED_CLASSIFIER_PAYLOAD] * (max_batch + 1))
 
 
-@pytest.mark.parametrize("url", [CLASSIFIER_URL, REGRESSOR_URL])
+@pytest.mark.parametrize("url", [CLASSIFIER_URL, REGRESSOR_URL, f"/api/v1/models/{PLAN_NAME}/predictions"])
 def test_examples_are_valid_and_accepted(client, openapi, url):
     media = openapi["paths"][url]["post"]["requestBody"]["content"]["application/json"]
     for example in media["examples"].values():
@@ -94,6 +96,7 @@ def test_examples_are_valid_and_accepted(client, openapi, url):
     [
         (CLASSIFIER_URL, {"json": SEED_CLASSIFIER_PAYLOAD}),
         (REGRESSOR_URL, {"json": [SEED_REGRESSOR_PAYLOAD] * 3}),
+        (f"/api/v1/models/{PLAN_NAME}/predictions", {"json": {"monthly_fee": 1, "plan": "basic", "support_calls": 0}}),
         (CLASSIFIER_URL, {"json": {"monthly_fee": "x"}}),
         (CLASSIFIER_URL, {"json": []}),
         (CLASSIFIER_URL, {"data": "{", "content_type": "application/json"}),

@@ -15,6 +15,7 @@ from mlapi_testing import (
     APP_DIR, CLASSIFIER_URL, REGRESSOR_URL, SEED_CLASSIFIER_PAYLOAD, SEED_REGRESSOR_PAYLOAD, churn, free_port,
     wait_until_ready,
 )
+from model_repository import VERSION
 
 CONF = APP_DIR / "gunicorn.conf.py"
 CLASSIFIER = "decision-tree-classifier"
@@ -25,8 +26,8 @@ PREDICTIONS_ROUTE = "/api/v1/models/<model_name>/predictions"
 _STALE_RUN = """
 from prometheus_client import Counter
 Counter("mlapi_http_requests_total", "", ["route", "status"]).labels("/stale", "200").inc(1000)
-Counter("mlapi_prediction_requests_total", "", ["model", "outcome"]).labels("%s", "ok").inc(1000)
-""" % CLASSIFIER
+Counter("mlapi_prediction_requests_total", "", ["model", "model_version", "outcome"]).labels("%s", "%s", "ok").inc(1000)
+""" % (CLASSIFIER, VERSION)
 
 
 class Replica:
@@ -109,16 +110,16 @@ def test_stale_files_of_an_earlier_run_are_wiped(replica):
     assert not replica.stale_file.exists()
     samples = replica.scrape()
     assert not any(("route", "/stale") in labels for _, labels in samples)
-    assert value(samples, "mlapi_prediction_requests_total", model=CLASSIFIER, outcome="ok") < 1000
+    assert value(samples, "mlapi_prediction_requests_total", model=CLASSIFIER, model_version=VERSION, outcome="ok") < 1000
 
 
-def test_replica_figures(replica, metadata):
+def test_replica_figures(replica, trained):
     assert replica.predict(CLASSIFIER_URL, [SEED_CLASSIFIER_PAYLOAD] * 2) == 200
     samples = replica.scrape()
     info = {labels: v for (name, labels), v in samples.items() if name == "mlapi_model_info"}
     assert info == {
-        (("model", name), ("task", model["task"]), ("version", model["version"])): 1.0
-        for name, model in metadata["models"].items()
+        (("model", name), ("task", model.card["task"]), ("version", VERSION)): 1.0
+        for name, model in trained.items()
     }
     assert value(samples, "mlapi_workers") == 2
     assert ("mlapi_worker_exits_total", ()) in samples
@@ -153,11 +154,13 @@ def test_counts_are_the_replica_s(replica):
         assert replica.predict(CLASSIFIER_URL, churn(customer_age=17)) == 400
         assert replica.request("POST", CLASSIFIER_URL, "{") == 400
         assert replica.request("POST", REGRESSOR_URL, b"[" + b" " * 70000 + b"]") == 413
-        assert replica.request("GET", "/api/v1/models/random-forest/predictions") == 404
+        assert replica.request("POST", "/api/v1/models/random-forest/predictions", "{}") == 404
         assert replica.request("GET", "/metrics") == 404
     after = replica.scrape()
 
     def grown(name, **labels):
+        if "model" in labels:
+            labels["model_version"] = VERSION
         return value(after, name, **labels) - value(before, name, **labels)
 
     assert grown("mlapi_prediction_requests_total", model=CLASSIFIER, outcome="ok") == good
@@ -167,7 +170,8 @@ def test_counts_are_the_replica_s(replica):
     assert grown("mlapi_prediction_requests_total", model=REGRESSOR, outcome="payload_too_large") == bad
     assert grown("mlapi_prediction_validation_errors_total", model=CLASSIFIER, field="customer_age", code="out_of_range") == bad
     assert grown("mlapi_http_requests_total", route=PREDICTIONS_ROUTE, status="200") == 0  # counted above
-    assert grown("mlapi_http_requests_total", route="unmatched", status="404") == 2 * bad
+    assert grown("mlapi_http_requests_total", route="unmatched", status="404") == bad
+    assert grown("mlapi_http_requests_total", route=PREDICTIONS_ROUTE, status="404") == bad  # no model: no model label
     assert grown("mlapi_prediction_duration_seconds_count", model=CLASSIFIER) == good
     assert grown("mlapi_prediction_duration_seconds_bucket", model=CLASSIFIER, le="+Inf") == good
     assert grown("mlapi_prediction_batch_size_sum", model=REGRESSOR) == 4
@@ -205,16 +209,18 @@ def test_counts_survive_a_killed_worker(replica):
     ok = ("mlapi_prediction_requests_total", CLASSIFIER, "ok")
 
     def grown(samples, name, model, outcome):
-        return value(samples, name, model=model, outcome=outcome) - value(before, name, model=model, outcome=outcome)
+        labels = {"model": model, "model_version": VERSION, "outcome": outcome}
+        return value(samples, name, **labels) - value(before, name, **labels)
 
     assert grown(restarted, *ok) == 10  # the dead worker's counts stay
     for _ in range(5):
         assert replica.predict(CLASSIFIER_URL, SEED_CLASSIFIER_PAYLOAD) == 200
     after = replica.scrape()
     assert grown(after, *ok) == 15  # and the replica goes on counting
-    assert value(after, "mlapi_prediction_duration_seconds_count", model=CLASSIFIER) - value(
-        before, "mlapi_prediction_duration_seconds_count", model=CLASSIFIER) == 15
+    labels = {"model": CLASSIFIER, "model_version": VERSION}
+    assert value(after, "mlapi_prediction_duration_seconds_count", **labels) - value(
+        before, "mlapi_prediction_duration_seconds_count", **labels) == 15
     # The gauges describe the replica now, once: no dead worker in them.
-    assert [v for (name, _), v in after.items() if name == "mlapi_model_info"] == [1.0, 1.0]
+    assert [v for (name, _), v in after.items() if name == "mlapi_model_info"] == [1.0, 1.0, 1.0]
     assert value(after, "mlapi_workers") == 2
     assert value(after, "mlapi_process_cpu_seconds_total") >= value(before, "mlapi_process_cpu_seconds_total")
