@@ -105,6 +105,20 @@ def class_path(obj):
     return f"{cls.__module__.split('._')[0]}.{cls.__name__}"
 
 
+def summed_trees(estimator):
+    """How many trees' float32 outputs a regression prediction adds up (1 for other models)."""
+    try:
+        if hasattr(estimator, "get_booster"):  # XGBoost
+            return max(1, int(estimator.get_booster().num_boosted_rounds()) * int(estimator.get_params().get("num_parallel_tree") or 1))
+        if hasattr(estimator, "booster_"):  # LightGBM
+            return max(1, int(estimator.booster_.num_trees()))
+        if hasattr(estimator, "estimators_"):
+            return max(1, int(np.size(estimator.estimators_)))
+    except Exception:
+        pass
+    return 1
+
+
 def is_tree_based(estimator):
     """Models whose splits compare float32 features (scikit-learn trees, XGBoost) or that
     split on bins of the training values (LightGBM): float32 input loses nothing."""
@@ -349,7 +363,16 @@ def convert(model, final, task, layout, fields, name):
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType, StringTensorType
 
-    float_type, dtype = (FloatTensorType, "float32") if is_tree_based(final) else (DoubleTensorType, "float64")
+    # float32 only where the original model itself compares float32 features:
+    # a tree model fed directly. Anything computed before it (a scaler) or
+    # instead of it runs in float64 in scikit-learn, so in ONNX too.
+    # (onnxmltools' XGBoost and LightGBM converters take float32 only: after a
+    # scaler they may then disagree with the original, which the check reports.)
+    tree_fed_directly = is_tree_based(final) and (final is model or all(
+        step in ("passthrough", None) for _, step in model.steps[:-1]))
+    boosting = type(final).__module__.startswith(("xgboost", "lightgbm"))
+    use_float32 = tree_fed_directly or boosting
+    float_type, dtype = (FloatTensorType, "float32") if use_float32 else (DoubleTensorType, "float64")
     if layout == "matrix":
         initial_types = [(ONNX_INPUT, float_type([None, sum(n_features(spec) for spec in fields)]))]
     else:
@@ -365,8 +388,10 @@ def convert(model, final, task, layout, fields, name):
     try:
         onnx_model = convert_sklearn(model, initial_types=initial_types, options=options, target_opset=TARGET_OPSET)
     except Exception as error:  # skl2onnx raises many kinds; each one means "cannot convert"
+        reason = str(error).split("\n")[0]
+        reason = reason if len(reason) <= 240 else reason[:240] + "..."
         raise Refused(f"unsupported estimator {class_path(final)}: skl2onnx cannot convert it: "
-                      f"{type(error).__name__}: {error}") from None
+                      f"{type(error).__name__}: {reason}") from None
     outputs = [output.name for output in onnx_model.graph.output]
     if task == "classification":
         section_outputs = {"label": outputs[0]}
@@ -404,7 +429,11 @@ def verify(model, final, task, layout, fields, names_in, onnx_bytes, section, sa
     """Compare ONNX Runtime with the original model on the grid and the sample."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise Refused(f"unsupported estimator {class_path(final)}: ONNX Runtime cannot load the converted "
+                      f"model: {error}") from None
     thresholds = tree_thresholds(final, fields) if layout == "matrix" and final is model else {}
     grid, _, _ = _import_grid(fields, thresholds)
     checks = [("grid_rows", grid)]
@@ -420,7 +449,8 @@ def verify(model, final, task, layout, fields, names_in, onnx_bytes, section, sa
         actual = run_onnx(session, onnx_feeds(session, layout, fields, columns, section.get("input")),
                           section["outputs"])
         try:
-            counts[what], largest = compare_predictions(task, expected, actual, what.replace("_", " "))
+            counts[what], largest = compare_predictions(task, expected, actual, what.replace("_", " "),
+                                                        summed_trees(final))
         except RepositoryError as error:
             raise Refused(f"prediction mismatch: {error}") from None
         if task == "regression":

@@ -231,12 +231,15 @@ def onnx_feeds(session, layout, specs, columns, input_name=None):
     return feeds
 
 
-def compare_predictions(task, expected, actual, what):
+def compare_predictions(task, expected, actual, what, summed_terms=1):
     """Count of rows, or VerificationError naming the largest difference.
 
     Classification: labels exactly equal. Regression: within float32
     rounding, |onnx - reference| <= 1e-6 * max(1, |reference|), or equal to
-    the reference's float32 cast.
+    the reference's float32 cast; a sum of summed_terms float32 tree outputs
+    (an ensemble) may differ by one float32 rounding of the largest
+    prediction per term: summed_terms * 2**-23 * max(1, max |reference|)
+    when that is larger.
     """
     expected = np.asarray(expected).ravel()
     actual = np.asarray(actual).ravel()
@@ -248,20 +251,23 @@ def compare_predictions(task, expected, actual, what):
             first = int(np.argmax(differ))
             raise VerificationError(
                 f"{what}: {int(differ.sum())} of {len(expected)} ONNX class labels differ from the original "
-                f"model's; first at row {first}: {expected[first]!r} expected, ONNX gave {actual[first]!r}"
+                f"model's; first at row {first}: {expected[first].item()!r} expected, ONNX gave {actual[first].item()!r}"
             )
         return len(expected), 0.0
     expected = expected.astype(np.float64)
     actual = actual.astype(np.float64)
     difference = np.abs(actual - expected)
     allowed = 1e-6 * np.maximum(1.0, np.abs(expected))
+    if summed_terms > 1 and len(expected):
+        # Partial sums reach the size of the largest prediction, whatever this row's is.
+        allowed = np.maximum(allowed, summed_terms * 2.0**-23 * max(1.0, float(np.abs(expected).max())))
     bad = (difference > allowed) & (actual != expected.astype(np.float32).astype(np.float64))
     if bad.any():
         worst = int(np.argmax(np.where(bad, difference, -1)))
         raise VerificationError(
             f"{what}: {int(bad.sum())} of {len(expected)} ONNX predictions are further than float32 rounding from "
             f"the original model's; largest difference {difference[worst]:.6g} at row {worst}: "
-            f"{expected[worst]!r} expected, ONNX gave {actual[worst]!r}"
+            f"{expected[worst].item()!r} expected, ONNX gave {actual[worst].item()!r}"
         )
     return len(expected), float(difference.max()) if len(difference) else 0.0
 

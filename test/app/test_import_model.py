@@ -319,3 +319,56 @@ def test_the_example_repository_command(tmp_path):
                               "churn-random-forest", "churn-xgboost", "profit-lightgbm"])
     for name in written:
         assert sorted(p.name for p in (tmp_path / "examples" / name).iterdir()) == ["model.json", "model.onnx"]
+
+
+def _boosting_cases(train):
+    from lightgbm import LGBMClassifier
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from xgboost import XGBRegressor
+
+    numbers = train[examples.NUMBERS]
+    return {
+        "xgboost-regressor": (XGBRegressor(n_estimators=40, max_depth=4, n_jobs=1, random_state=0)
+                              .fit(numbers, train["monthly_fee"] * 0.3 + train["support_calls"]), examples.NUMBERS),
+        "lightgbm-pipeline": (Pipeline([
+            ("prepare", ColumnTransformer([("keep", "passthrough", examples.NUMBERS),
+                                           ("onehot", OneHotEncoder(), ["plan"])])),
+            ("boost", LGBMClassifier(n_estimators=30, n_jobs=1, verbose=-1, random_state=0)),
+        ]).fit(train[examples.NUMBERS + ["plan"]], train["churn"]), examples.NUMBERS + ["plan"]),
+    }
+
+
+def test_xgboost_regressor_and_lightgbm_as_a_pipeline_step(models, held_out_samples, tmp_path, capsys):
+    _, _, train, held_out = models["churn-pipeline"]
+    for name, (model, columns) in _boosting_cases(train).items():
+        path = tmp_path / f"{name}.pkl"
+        joblib.dump(model, path)
+        argv = ["--model", str(path), "--name", name, "--repository", str(tmp_path / "repo"),
+                "--sample", held_out_samples["churn-pipeline"]]
+        assert run(argv, tmp_path) == 0, capsys.readouterr().err
+        card, actual = onnx_predictions(tmp_path / "repo" / name, held_out)
+        expected = model.predict(held_out[columns])
+        if card["task"] == "classification":
+            assert card["input_layout"] == "columns"
+            assert actual.tolist() == expected.tolist()
+        else:
+            assert card["onnx"]["input_dtype"] == "float32"
+            assert np.abs(actual - expected).max() <= 40 * 2.0**-23 * max(1, np.abs(expected).max())
+            assert card["source"]["verification"]["grid_rows"] > 10_000
+
+
+def test_refuses_a_boosting_model_behind_a_scaler_it_cannot_reproduce(models, held_out_samples, tmp_path, capsys):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from xgboost import XGBClassifier
+
+    _, _, train, _ = models["churn-pipeline"]
+    model = Pipeline([("scale", StandardScaler()), ("boost", XGBClassifier(n_estimators=20, n_jobs=1))])
+    path = tmp_path / "scaled.pkl"
+    joblib.dump(model.fit(train[examples.NUMBERS], train["churn"]), path)
+    # The scaler runs in float64 in scikit-learn and in float32 before the ONNX trees:
+    # inputs next to a split land on the other side, and the check says so.
+    refused(["--model", str(path), "--name", "scaled", "--repository", str(tmp_path),
+             "--sample", held_out_samples["churn-pipeline"]], tmp_path, capsys, "prediction mismatch")

@@ -221,3 +221,13 @@ def test_the_floor_fails_a_model_that_learned_nothing(fitted):
     shuffled = np.random.default_rng(0).permutation(model.y_train)
     blind = DecisionTreeClassifier(random_state=SEED, **CLASSIFIER.params).fit(model.X_train, shuffled)
     assert (blind.predict(model.X_test) == model.y_test).mean() < 0.80
+
+
+def test_an_ensemble_may_differ_by_one_float32_rounding_per_summed_tree():
+    expected = np.array([100.0, 1.0])
+    actual = np.array([100.0, 1.0 + 5e-6])  # partial sums near 100 round at ~7.6e-6
+    with pytest.raises(VerificationError, match="largest difference 5e-06 at row 1"):
+        compare_predictions("regression", expected, actual, "rows")
+    assert compare_predictions("regression", expected, actual, "rows", summed_terms=40)[0] == 2
+    with pytest.raises(VerificationError):
+        compare_predictions("regression", expected, actual + [0, 1e-3], "rows", summed_terms=40)
