@@ -61,6 +61,8 @@ LIBRARIES = ("scikit-learn", "numpy", "skl2onnx", "onnx", "onnxruntime", "onnxml
 # values up to this many rows, else this many random combinations.
 IMPORT_GRID_ROWS = 100_000
 ONNX_INPUT = "X"
+# file -> the scikit-learn version that pickled it, when it is not the one loading it
+PICKLED_WITH = {}
 
 
 class Refused(RepositoryError):
@@ -500,6 +502,7 @@ def load_pickle(path, what):
     for warning in caught:
         if type(warning.message).__name__ == "InconsistentVersionWarning":
             message = warning.message
+            PICKLED_WITH[path] = message.original_sklearn_version
             print(f"{PROG}: note: {path} was pickled by scikit-learn {message.original_sklearn_version}, loaded "
                   f"with {message.current_sklearn_version}; the check below compares the ONNX model with the model "
                   "as this version loads it", file=sys.stderr)
@@ -553,7 +556,7 @@ def import_model(args, environ=os.environ):
         "library_versions": library_versions(*LIBRARIES),
         "verification": verification,
     }
-    written_with = getattr(model, "_sklearn_version", None)
+    written_with = PICKLED_WITH.get(args.model) or getattr(model, "_sklearn_version", None)
     if written_with:
         source["pickled_with"] = {"scikit-learn": written_with}
     if steps:
