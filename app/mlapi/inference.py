@@ -22,8 +22,6 @@ blueprint = Blueprint("inference", __name__, url_prefix=INFERENCE_PREFIX)
 SERVER_NAME = "mlapi"
 PLATFORM = "onnxruntime_onnx"
 FIELD_DATATYPES = {"number": "FP64", "integer": "INT64", "category": "BYTES", "date": "BYTES"}
-# tritonclient sends its JSON requests without a Content-Type.
-CONTENT_TYPES = ("application/json", "")
 
 
 def _bad_request(message):
@@ -97,7 +95,9 @@ def infer(model_name, model_version):
     model = _model(model_name, model_version)
     if "Inference-Header-Content-Length" in request.headers:
         raise _bad_request("Binary tensor data is not supported; send the tensors' data as JSON.")
-    body = read_json_body(CONTENT_TYPES)
+    # Any Content-Type, as Triton and KServe take it: tritonclient sends none,
+    # curl -d a form's. The body must be JSON all the same.
+    body = read_json_body(content_types=None)
     if not isinstance(body, dict):
         raise _bad_request(f"The request must be a JSON object, got {json_type_name(body)}.")
     request_id = body.get("id")

@@ -20,7 +20,8 @@ def _reject_constant(name):
 def read_json_body(content_types=("application/json",)):
     """The decoded JSON body of the current request, or raise ApiError.
 
-    content_types: the media types accepted ("" stands for none given).
+    content_types: the media types accepted, or None for any (the body must
+    be JSON all the same).
 
     The Content-Type is checked before the body is read. A body larger than
     MLAPI_MAX_BODY_BYTES is a 413: Werkzeug refuses a larger Content-Length
@@ -28,7 +29,7 @@ def read_json_body(content_types=("application/json",)):
     at MAX_CONTENT_LENGTH bytes, silently. So MAX_CONTENT_LENGTH is one byte
     more than the limit, and a body that reaches it is refused here.
     """
-    if request.mimetype not in content_types:
+    if content_types is not None and request.mimetype not in content_types:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json.")
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):

@@ -158,10 +158,10 @@ def card(name, task, onnx_bytes, inputs, onnx, **extra):
     }
 
 
-def write_model(repository, model_card, onnx_bytes):
-    folder = repository / model_card["name"]
+def write_model(folder, model_card, onnx_bytes):
+    """Write a model folder: the card (any dict) and the ONNX bytes as model.onnx."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / model_card["file"]).write_bytes(onnx_bytes)
+    (folder / "model.onnx").write_bytes(onnx_bytes)
     (folder / "model.json").write_text(json.dumps(model_card, indent=2))
     return folder
 
@@ -239,6 +239,6 @@ def _onnx(estimator, initial_types):
 
 
 def write_repository(path, models):
-    for trained in models.values():
-        write_model(path, trained.card, trained.onnx_bytes)
+    for name, trained in models.items():
+        write_model(path / name, trained.card, trained.onnx_bytes)
     return path

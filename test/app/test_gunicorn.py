@@ -10,12 +10,17 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+import tritonclient.http as oip
 from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
 
+from tritonclient.utils import InferenceServerException
+
 from mlapi import healthcheck
 from mlapi_testing import APP_DIR, CLASSIFIER_URL, SEED_CLASSIFIER_PAYLOAD, free_port, wait_until_ready
+from model_repository import CLASSIFIER_NAME, PLAN_NAME, REGRESSOR_NAME, VERSION
 
 CONF = APP_DIR / "gunicorn.conf.py"
 
@@ -241,3 +246,43 @@ def test_workers_exit_cleanly(model_dir, tmp_path):
     log = (tmp_path / "stderr").read_text()
     assert log.count("Worker exiting") == 1
     assert "Traceback" not in log and "Exception ignored" not in log, log
+
+
+def test_open_inference_protocol_client(server, trained):
+    """tritonclient, a real Open Inference Protocol client, against the workers (JSON tensors: no binary extension)."""
+
+    client = oip.InferenceServerClient(f"127.0.0.1:{server[0]}")
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.get_server_metadata() == {"name": "mlapi", "version": "1.0.0", "extensions": []}
+    assert client.is_model_ready(PLAN_NAME) and client.is_model_ready(PLAN_NAME, VERSION)
+    assert not client.is_model_ready(PLAN_NAME, "0")
+    metadata = client.get_model_metadata(REGRESSOR_NAME)
+    assert metadata["platform"] == "onnxruntime_onnx" and metadata["versions"] == [VERSION]
+
+    for name in (REGRESSOR_NAME, PLAN_NAME):
+        model = trained[name]
+        records = model.records[:20]
+        inputs = []
+        for tensor in client.get_model_metadata(name)["inputs"]:
+            dtype = {"FP64": np.float64, "INT64": np.int64, "BYTES": np.object_}[tensor["datatype"]]
+            values = np.array([[record[tensor["name"]]] for record in records], dtype=dtype)
+            inputs.append(oip.InferInput(tensor["name"], list(values.shape), tensor["datatype"]))
+            inputs[-1].set_data_from_numpy(values, binary_data=False)
+        output = "prediction" if name == REGRESSOR_NAME else "label"
+        result = client.infer(name, inputs, request_id="oip-1",
+                              outputs=[oip.InferRequestedOutput(output, binary_data=False)])
+        assert result.get_response()["id"] == "oip-1"
+        assert result.get_response()["model_version"] == VERSION
+        answer = result.as_numpy(output)
+        if name == REGRESSOR_NAME:
+            np.testing.assert_allclose(answer, model.expected[:20], rtol=2**-23, atol=0)
+        else:
+            assert answer.tolist() == model.expected[:20].tolist()
+
+    bad = oip.InferInput("monthly_fee", [1, 1], "FP64")
+    bad.set_data_from_numpy(np.array([[-5.0]]), binary_data=False)
+    with pytest.raises(InferenceServerException) as refusal:
+        client.infer(CLASSIFIER_NAME, [bad])
+    assert "input 'monthly_fee'[0] must be between 0 and 300, got -5.0" in refusal.value.message()
+    assert refusal.value.status() == "400"
+    client.close()
