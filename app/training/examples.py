@@ -157,24 +157,33 @@ def build_models(seed=42, rows=3000):
     return {
         "decision-tree-classifier": (
             DecisionTreeClassifier(max_depth=4, random_state=seed).fit(churn_train[NUMBERS], y_churn),
-            {"result_key": "Predicted Class = ", "inputs": CHURN_INPUTS}, churn_train, churn_test),
+            {"result_key": "Predicted Class = ", "inputs": CHURN_INPUTS,
+             "description": "Customer churn (1 leaves, 0 stays): a decision tree, imported like the tutorial's."},
+            churn_train, churn_test),
         "decision-tree-regressor": (
             DecisionTreeRegressor(max_depth=6, random_state=seed).fit(sales_X, y_sales),
             {"result_key": "Predicted Percentage Profit per Unit = ", "inputs": SALES_INPUTS,
-             "label_encoders": encoders, "date": "PaymentDate"}, sales_train, sales_test),
+             "label_encoders": encoders, "date": "PaymentDate",
+             "description": "Percentage profit per unit: a decision tree over label codes and date parts, "
+                            "imported like the tutorial's."}, sales_train, sales_test),
         "churn-pipeline": (
             pipeline.fit(churn_train[NUMBERS + ["plan"]], y_churn),
-            {"inputs": CHURN_INPUTS}, churn_train, churn_test),
+            {"inputs": CHURN_INPUTS, "description": "Customer churn: scaled numbers and a one-hot plan into a "
+                                                    "logistic regression (a Pipeline, one ONNX input per field)."},
+            churn_train, churn_test),
         "churn-random-forest": (
             RandomForestClassifier(n_estimators=25, max_depth=6, random_state=seed).fit(churn_train[NUMBERS], y_churn),
-            {"inputs": CHURN_INPUTS}, churn_train, churn_test),
+            {"inputs": CHURN_INPUTS, "description": "Customer churn: a random forest of 25 trees."},
+            churn_train, churn_test),
         "churn-xgboost": (
             XGBClassifier(n_estimators=30, max_depth=4, random_state=seed, n_jobs=1).fit(churn_train[NUMBERS], y_churn),
-            {"inputs": CHURN_INPUTS}, churn_train, churn_test),
+            {"inputs": CHURN_INPUTS, "description": "Customer churn: XGBoost, 30 boosted trees."},
+            churn_train, churn_test),
         "profit-lightgbm": (
             LGBMRegressor(n_estimators=40, num_leaves=15, random_state=seed, n_jobs=1, verbose=-1)
             .fit(sales_X, y_sales),
-            {"inputs": SALES_INPUTS, "label_encoders": encoders, "date": "PaymentDate"}, sales_train, sales_test),
+            {"inputs": SALES_INPUTS, "label_encoders": encoders, "date": "PaymentDate",
+             "description": "Percentage profit per unit: LightGBM, 40 boosted trees."}, sales_train, sales_test),
     }
 
 
@@ -196,6 +205,8 @@ def import_arguments(name, model, extra, sample, workdir, repository):
         argv += ["--label-encoders", encoders_file]
     if "date" in extra:
         argv += ["--date", extra["date"]]
+    if "description" in extra:
+        argv += ["--description", extra["description"]]
     if "result_key" in extra:
         argv += ["--result-key", extra["result_key"]]
     if sample is not None:

@@ -310,15 +310,32 @@ def test_refuses_label_encoders_that_are_not_a_dict(saved, tmp_path, capsys):
     refused(argv, tmp_path, capsys, "expected a dict of column -> fitted LabelEncoder")
 
 
-def test_the_example_repository_command(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "training.examples", "--out", str(tmp_path / "examples")],
-                            cwd=APP_DIR, capture_output=True, text=True, env=dict(os.environ, **ENV))
-    assert result.returncode == 0, result.stderr
-    written = sorted(p.name for p in (tmp_path / "examples").iterdir())
+def test_the_example_repository_command_is_reproducible(tmp_path):
+    for out in ("a", "b"):
+        result = subprocess.run([sys.executable, "-m", "training.examples", "--out", str(tmp_path / out)],
+                                cwd=APP_DIR, capture_output=True, text=True, env=dict(os.environ, **ENV))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("verified: ONNX Runtime gives the original model's predictions") == 6
+    written = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert written == sorted(["decision-tree-classifier", "decision-tree-regressor", "churn-pipeline",
                               "churn-random-forest", "churn-xgboost", "profit-lightgbm"])
     for name in written:
-        assert sorted(p.name for p in (tmp_path / "examples" / name).iterdir()) == ["model.json", "model.onnx"]
+        assert sorted(p.name for p in (tmp_path / "a" / name).iterdir()) == ["model.json", "model.onnx"]
+        for file_name in ("model.json", "model.onnx"):
+            assert (tmp_path / "a" / name / file_name).read_bytes() == (tmp_path / "b" / name / file_name).read_bytes()
+
+
+def test_a_plain_pickle_imports_too(models, held_out_samples, tmp_path):
+    import pickle
+
+    model = models["churn-random-forest"][0]
+    path = tmp_path / "forest.pickle"
+    path.write_bytes(pickle.dumps(model))
+    argv = ["--model", str(path), "--name", "forest", "--repository", str(tmp_path), "--sample",
+            held_out_samples["churn-random-forest"]]
+    assert run(argv, tmp_path) == 0
+    card, actual = onnx_predictions(tmp_path / "forest", models["churn-random-forest"][3])
+    assert actual.tolist() == model.predict(models["churn-random-forest"][3][examples.NUMBERS]).tolist()
 
 
 def _boosting_cases(train):
