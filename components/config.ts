@@ -48,6 +48,11 @@ export interface StackSettings {
     bindAddress: string;
     /** Host port of the operator listener (metrics and status), always on 127.0.0.1 only; 0: not published. */
     operatorPort: number;
+    /**
+     * Path of the Docker engine's socket on the engine's host, mounted into
+     * the proxy's keeper (which starts Nginx again after an engine restart).
+     */
+    engineSocket: string;
     tlsMode: TlsMode;
     certSubject: CertificateSubject;
     certDnsNames: string[];
@@ -119,6 +124,7 @@ export const DEFAULTS: StackSettings = {
     httpPort: 80,
     bindAddress: "127.0.0.1",
     operatorPort: 9180,
+    engineSocket: "/var/run/docker.sock",
     tlsMode: "self-signed",
     certSubject: {
         country: "KE",
@@ -181,6 +187,7 @@ const SUBJECT_KEYS: Record<keyof CertificateSubject, string> = {
 export const CONFIG_KEYS: readonly string[] = [
     ...Object.keys(INTEGER_BOUNDS),
     "bindAddress",
+    "engineSocket",
     "tlsMode",
     ...Object.values(SUBJECT_KEYS),
     "certDnsNames",
@@ -215,6 +222,7 @@ const PLATFORM_KEYS: Record<Platform, Record<string, string>> = {
     swarm: {
         bindAddress: "the host address one Docker host publishes on (a swarm's host-mode ports take every address of an edge node; edgeAddress names the one clients use)",
         operatorPort: "the operator listener of one Docker host (a swarm publishes no operator port: host-mode ports cannot be bound to loopback)",
+        engineSocket: "the engine socket of one Docker host's proxy keeper (Swarm restarts its tasks itself)",
     },
 };
 
@@ -331,6 +339,9 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         httpPort: integer("httpPort"),
         operatorPort: integer("operatorPort"),
         bindAddress: text("bindAddress", DEFAULTS.bindAddress, (v) => (net.isIP(v) ? undefined : "expected an IPv4 or IPv6 address such as 127.0.0.1 (0.0.0.0 exposes the stack on every interface)")),
+        engineSocket: text("engineSocket", DEFAULTS.engineSocket, (v) =>
+            /^\/[^\s:]*[^\s:/]$/.test(v) ? undefined : "expected the absolute path of the Docker engine's socket on its host, such as /var/run/docker.sock (rootless: /run/user/1000/docker.sock)",
+        ),
         tlsMode: oneOf("tlsMode", TLS_MODES, DEFAULTS.tlsMode),
         certSubject: {
             country: subjectField("country"),

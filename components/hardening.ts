@@ -19,7 +19,9 @@ export interface Hardening {
 }
 
 export const LOG_OPTIONS = { "max-size": "10m", "max-file": "3" };
-export const RESTART_POLICY = "unless-stopped";
+// "always", not "unless-stopped": after the engine itself is killed, 20.10
+// brings back "always" containers but leaves "unless-stopped" ones exited.
+export const RESTART_POLICY = "always";
 // "=" is the separator the engine documents; "name:value" still works but is logged as deprecated.
 export const SECURITY_OPTIONS = ["no-new-privileges=true"];
 export const DROPPED_CAPABILITIES = ["ALL"];

@@ -33,6 +33,8 @@ export function deployOnDocker(settings: StackSettings, namePrefix: string, cert
         namePrefix,
         imageId: images.proxyImageId,
         holderImage: settings.baseImage,
+        keeperImageId: images.appImageId,
+        engineSocket: settings.engineSocket,
         holderDependsOn: [images],
         appNetworkName: app.network.name,
         uploads: nginxConfig.uploads,

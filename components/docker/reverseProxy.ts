@@ -7,6 +7,10 @@
 // and networks belong to a small holder container whose network namespace
 // Nginx joins, so the new Nginx binds the same ports beside the old one
 // (SO_REUSEPORT) and the old one drains and stops only after that.
+// The engine restarts containers in no order and never retries one that
+// failed to join the holder's namespace, so a keeper (mlapi.keeper, from the
+// app image, with the engine's socket and no network) starts Nginx and the
+// exporter again once the holder runs after an engine restart or a reboot.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DROPPED_CAPABILITIES, Hardening, LOG_OPTIONS, SECURITY_OPTIONS, hardenedContainerArgs } from "../hardening";
@@ -31,6 +35,10 @@ export interface ReverseProxyArgs {
      * replace it.
      */
     holderImage: string;
+    /** The image the keeper runs from (the app image: it has Python and mlapi.keeper). */
+    keeperImageId: pulumi.Input<string>;
+    /** The engine's socket on its host, for the keeper. */
+    engineSocket: string;
     /** What must exist before the holder can start (the image builds, which fetch the base image). */
     holderDependsOn: pulumi.Resource[];
     appNetworkName: pulumi.Input<string>;
@@ -107,6 +115,33 @@ export function portHolderHardening(): Hardening {
     return { user: "65534:65534", memoryMb: 16, maxProcesses: 16, tmpfs: { "/tmp": "rw,noexec,nosuid,size=1m" } };
 }
 
+/**
+ * The keeper: root in the container, because the engine's socket is root's;
+ * with no capability, no network and a read-only root, the socket is all
+ * it can reach.
+ */
+export function keeperHardening(): Hardening {
+    return { user: "0:0", memoryMb: 48, maxProcesses: 16, tmpfs: { "/tmp": "rw,noexec,nosuid,size=1m" } };
+}
+
+/** Where the keeper finds the engine's socket, inside its container. */
+export const KEEPER_SOCKET = "/run/docker.sock";
+
+/** The keeper's arguments: docker.Container inputs, pure for tests. */
+export function keeperArgs<T>(args: { name: string; imageId: T; holderName: string; engineSocket: string }) {
+    return {
+        name: args.name,
+        image: args.imageId,
+        command: ["python3", "-m", "mlapi.keeper", args.holderName, KEEPER_SOCKET],
+        networkMode: "none",
+        mounts: [{ type: "bind", source: args.engineSocket, target: KEEPER_SOCKET }],
+        // The app image's healthcheck asks the API, which the keeper does not serve.
+        healthcheck: { tests: ["NONE"] },
+        labels: [{ label: "mlapi.role", value: "proxy-keeper" }],
+        ...hardenedContainerArgs(keeperHardening()),
+    };
+}
+
 /** The Nginx exporter: the port holder's hardening, with room for a Go program. */
 export function exporterHardening(): Hardening {
     return { ...portHolderHardening(), memoryMb: 32, maxProcesses: 32 };
@@ -143,6 +178,7 @@ export class ReverseProxy extends pulumi.ComponentResource {
     readonly container: docker.Container;
     readonly portHolder: docker.Container;
     readonly exporter: docker.Container;
+    readonly keeper: docker.Container;
     readonly edgeNetwork: docker.Network;
     /** The digest of the files the running Nginx has loaded. */
     readonly loadedDigest: pulumi.Output<string>;
@@ -167,10 +203,11 @@ export class ReverseProxy extends pulumi.ComponentResource {
         const installed = succeeded(install, "Installing the proxy's new files", args.filesDigest);
 
         // Holds the ports and networks; changes only with them (a port, the bind address).
+        const holderName = `${args.namePrefix}-proxy-ports`;
         this.portHolder = new docker.Container(
             `${name}-ports`,
             {
-                name: `${args.namePrefix}-proxy-ports`,
+                name: holderName,
                 hostname: `${args.namePrefix}-proxy`,
                 image: args.holderImage,
                 command: ["sleep", "infinity"],
@@ -242,6 +279,12 @@ export class ReverseProxy extends pulumi.ComponentResource {
                 ...hardenedContainerArgs(exporterHardening()),
             },
             { parent: this, deleteBeforeReplace: true },
+        );
+        // Nothing waits for it: it only acts after an engine restart.
+        this.keeper = new docker.Container(
+            `${name}-keeper`,
+            keeperArgs<pulumi.Input<string>>({ name: `${args.namePrefix}-proxy-keeper`, imageId: args.keeperImageId, holderName: holderName, engineSocket: args.engineSocket }),
+            { parent: this, deleteBeforeReplace: true, dependsOn: [this.portHolder] },
         );
         this.registerOutputs({ containerName: this.container.name, portHolderName: this.portHolder.name, loadedDigest: this.loadedDigest });
     }

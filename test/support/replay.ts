@@ -29,8 +29,9 @@ const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
  * so an exec-form ("CMD") test is quoted word by word: the same program with
  * the same arguments, started through /bin/sh.
  */
-export function healthFlags(check: Healthcheck): string[] {
+export function healthFlags(check: Pick<Healthcheck, "tests"> & Partial<Healthcheck>): string[] {
     const [form, ...command] = check.tests;
+    if (form === "NONE") return ["--no-healthcheck"];
     if (form !== "CMD" && form !== "CMD-SHELL") throw new Error(`unsupported healthcheck form ${form}`);
     return [
         `--health-cmd=${form === "CMD" ? command.map(shellQuote).join(" ") : command[0]}`,

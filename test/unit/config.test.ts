@@ -61,6 +61,8 @@ test.each([
     [{ operatorPort: "443" }, "https-ml-api:operatorPort and https-ml-api:httpsPort are both 443: expected a port of its own"],
     [{ httpPort: "9180" }, "https-ml-api:operatorPort and https-ml-api:httpPort are both 9180"],
     [{ operatorPort: "-1" }, 'https-ml-api:operatorPort is "-1": expected a whole number from 0 to 65535'],
+    [{ engineSocket: "docker.sock" }, 'https-ml-api:engineSocket is "docker.sock": expected the absolute path of the Docker engine\'s socket on its host'],
+    [{ engineSocket: "unix:///var/run/docker.sock" }, "expected the absolute path of the Docker engine's socket"],
     [{ buildCaCertFile: "/nonexistent/ca.pem" }, 'https-ml-api:buildCaCertFile is "/nonexistent/ca.pem": expected the path of a readable PEM file'],
     [{ proxyWorkers: "-1" }, 'https-ml-api:proxyWorkers is "-1": expected a whole number from 0 to 64'],
     [{ appWorkers: "65" }, 'https-ml-api:appWorkers is "65": expected a whole number from 0 to 64'],
@@ -107,6 +109,7 @@ test.each([
     [{ edgeAddress: "10.0.0.10" }, "https-ml-api:edgeAddress is 10.0.0.10 but the certificate names only localhost, customized-ubuntu-server-smm, 127.0.0.1: add it to https-ml-api:certIpAddresses"],
     [{ bindAddress: "0.0.0.0" }, "https-ml-api:bindAddress is set but https-ml-api:platform is swarm: it sets the host address one Docker host publishes on"],
     [{ operatorPort: "9180" }, "https-ml-api:operatorPort is set but https-ml-api:platform is swarm"],
+    [{ engineSocket: "/var/run/docker.sock" }, "https-ml-api:engineSocket is set but https-ml-api:platform is swarm"],
 ])("swarm stack %j is rejected", (values, message) => {
     expect(problemsOfStack({ ...SWARM, ...values }).join("\n")).toContain(message);
 });

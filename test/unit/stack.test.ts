@@ -14,8 +14,9 @@ const filesLoader = (run: ProgramRun) => withRole(run, "proxy-install");
 const uploadedFile = (run: ProgramRun, file: string): string => plain(filesLoader(run).inputs.uploads).find((u: any) => u.file === file).content;
 const portHolder = (run: ProgramRun) => withRole(run, "proxy-ports");
 const exporter = (run: ProgramRun) => withRole(run, "proxy-exporter");
-/** The containers that serve: the replicas and Nginx (not the one-shot steps, the sleeping port holder or the exporter). */
-const runningContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => !c.inputs.attach && c !== portHolder(run) && c !== exporter(run));
+const keeper = (run: ProgramRun) => withRole(run, "proxy-keeper");
+/** The containers that serve: the replicas and Nginx (not the one-shot steps, the sleeping port holder, the exporter or the keeper). */
+const runningContainers = (run: ProgramRun) => run.ofType(T.container).filter((c) => !c.inputs.attach && ![portHolder(run), exporter(run), keeper(run)].includes(c));
 
 jest.setTimeout(60_000);
 
@@ -32,9 +33,9 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
         expect(run.ofType(T.network)).toHaveLength(2);
         expect(run.ofType(T.volume)).toHaveLength(1);
         expect(appContainers(run)).toHaveLength(replicas);
-        expect(run.ofType(T.container)).toHaveLength(replicas + 5);
+        expect(run.ofType(T.container)).toHaveLength(replicas + 6);
         const custom = run.resources.filter((r) => !r.type.startsWith("mlapi:"));
-        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 5);
+        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 6);
     });
 
     test("replicas are named by number and settings, share an alias, and take Docker's addresses on the internal network", () => {
@@ -199,7 +200,7 @@ describe("default stack", () => {
                 readOnly: true,
                 securityOpts: ["no-new-privileges=true"],
                 capabilities: { drops: ["ALL"] },
-                restart: "unless-stopped",
+                restart: "always",
                 logDriver: "json-file",
                 logOpts: { "max-size": "10m", "max-file": "3" },
                 user: isProxy ? "33:33" : "10001:10001",
@@ -241,12 +242,31 @@ describe("default stack", () => {
             readOnly: true,
             capabilities: { drops: ["ALL"] },
             securityOpts: ["no-new-privileges=true"],
-            restart: "unless-stopped",
+            restart: "always",
         });
         expect(exporter(run).inputs.ports).toBeUndefined();
         expect(exporter(run).options.deleteBeforeReplace).toBe(true);
         // The operator listener serves what it exports.
         expect(uploadedFile(run, PROXY_FILES.config)).toMatch(/location = \/nginx\/metrics \{\n\s+proxy_pass http:\/\/127\.0\.0\.1:9113\/metrics;/);
+    });
+
+    test("the keeper watches the holder's namespace through the engine's socket alone: no network, no capability, read-only, no healthcheck", () => {
+        const appImage = run.ofType(T.image).find((i) => i.inputs.build.context === "app")!.state.repoDigest;
+        expect(keeper(run).inputs).toMatchObject({
+            name: "mlapi-dev-proxy-keeper",
+            image: appImage,
+            command: ["python3", "-m", "mlapi.keeper", portHolder(run).inputs.name, "/run/docker.sock"],
+            networkMode: "none",
+            mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/run/docker.sock" }],
+            healthcheck: { tests: ["NONE"] },
+            user: "0:0",
+            readOnly: true,
+            capabilities: { drops: ["ALL"] },
+            securityOpts: ["no-new-privileges=true"],
+            restart: "always",
+        });
+        expect(keeper(run).inputs.ports).toBeUndefined();
+        expect(keeper(run).options.dependencies).toContain(portHolder(run).name);
     });
 
     test("the port holder only sleeps, as nobody, hardened, from the base image (a new proxy image leaves it alone)", () => {

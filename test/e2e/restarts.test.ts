@@ -1,0 +1,109 @@
+// What a host's life does to the deployed stack: the Docker engine restarted
+// gracefully, the engine crashed, the host rebooted (every process killed).
+// The default stack is replayed on the real engine in the order `pulumi up`
+// makes it (as changes.test.ts does), a paced load runs through each event,
+// and the stack must serve again by itself, within 30 s of the engine
+// answering, with every one of its containers running. Each event runs
+// twice: the engine starts containers in no fixed order, so one lucky
+// restart proves nothing.
+import { spawnSync } from "child_process";
+import * as crypto from "crypto";
+import { buildTestImages, dockerSuite, freeSubnet, TEST_IMAGES } from "../support/docker";
+import { EngineEvent, restartEngine, whyNoRestart } from "../support/engineRestart";
+import { enginePlan } from "../support/enginePlan";
+import { MODEL_PATHS, SEED_PAYLOADS, postJson } from "../support/http";
+import { formatTraffic, startPacedLoad } from "../support/pacedLoad";
+import { replayer, Replayer } from "../support/replay";
+import { ProgramRun, RESOURCE_TYPES, runProgram } from "../unit/program";
+import { freePort } from "./harness";
+
+jest.setTimeout(15 * 60_000);
+
+const RECOVERY_LIMIT_SECONDS = 30;
+const withDocker = dockerSuite("the engine restarts");
+const noRestart = whyNoRestart();
+const describeRestarts = noRestart ? withDocker.describe.skip : withDocker.describe;
+if (noRestart) console.log(`Skipped: the engine-restart suite (${noRestart})`);
+
+describeRestarts("the stack serves again by itself after each event of a host's life", () => {
+    const stack = `rs${crypto.randomBytes(3).toString("hex")}`;
+    const images = new Map<string, string>();
+    const measured: string[] = [];
+    let run: ProgramRun;
+    let docker: Replayer;
+
+    const url = () => String(run.outputs.url.value);
+    const trust = () => String(run.outputs.certificatePem.value);
+    /** The stack's containers that must be running (the one-shot steps excepted). */
+    const serving = () =>
+        run.ofType(RESOURCE_TYPES.container).filter((c) => !c.inputs.attach).map((c) => String(c.inputs.name));
+    const states = (names: string[]) =>
+        names.map((name) => `${name}=${spawnSync("docker", ["inspect", "--format", "{{.State.Status}}", name], { encoding: "utf8" }).stdout.trim()}`);
+
+    /** First moment after `from` at which 5 predictions in a row succeed on new connections, polled every 200 ms. */
+    async function servingAgain(from: number): Promise<number> {
+        const deadline = from + 120_000;
+        let streak = 0;
+        let firstOfStreak = 0;
+        while (Date.now() < deadline) {
+            const at = Date.now();
+            const ok = await postJson(`${url()}${MODEL_PATHS.classifier}`, SEED_PAYLOADS.classifier, { ca: trust(), timeoutMs: 2000 })
+                .then((r) => r.status === 200)
+                .catch(() => false);
+            streak = ok ? streak + 1 : 0;
+            if (streak === 1) firstOfStreak = at;
+            if (streak === 5) return firstOfStreak;
+            await new Promise((r) => setTimeout(r, 200));
+        }
+        throw new Error(`the stack did not serve again within 120 s; containers: ${states(serving()).join(" ")}`);
+    }
+
+    beforeAll(async () => {
+        withDocker.ensured();
+        await buildTestImages();
+        const config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), operatorPort: String(await freePort()), appSubnet: freeSubnet() };
+        run = await runProgram(config, { stack });
+        images.set(run.ofType(RESOURCE_TYPES.image).find((i) => i.name === "images-app")!.state.repoDigest, TEST_IMAGES.app);
+        images.set(run.ofType(RESOURCE_TYPES.image).find((i) => i.name === "images-proxy")!.state.repoDigest, TEST_IMAGES.proxy);
+        docker = replayer(images);
+        await docker.apply(enginePlan([], run.resources));
+        await servingAgain(Date.now());
+    }, 20 * 60_000);
+
+    afterAll(() => {
+        for (const { kind, name } of docker?.live().sort((a, b) => Number(b.kind === "container") - Number(a.kind === "container")) ?? []) {
+            spawnSync("docker", kind === "container" ? ["rm", "--force", "--volumes", name] : [kind, "rm", name], { stdio: "ignore" });
+        }
+        console.log(["what each engine event did to traffic (replayed stack; per client kind: 2 kept-alive HTTPS connections, 20 predictions/s):", ...measured].join("\n  "));
+    });
+
+    test.each<[EngineEvent, number]>([
+        ["graceful", 1],
+        ["graceful", 2],
+        ["crash", 1],
+        ["crash", 2],
+        ["reboot", 1],
+        ["reboot", 2],
+    ])("engine %s (%i): serving again within 30 s of the engine answering, every container running", async (event, round) => {
+        const loads = (["http1-resend", "http2"] as const).map((client) =>
+            startPacedLoad({ url: url(), ca: trust(), connections: 2, ratePerSecond: 20, maxSeconds: 240, client }),
+        );
+        let recoverySeconds = Number.NaN;
+        try {
+            await new Promise((r) => setTimeout(r, 1000));
+            const restart = await restartEngine(event);
+            const backAt = await servingAgain(restart.answeringAt);
+            recoverySeconds = (backAt - restart.answeringAt) / 1000;
+            // A little steady traffic after the recovery, in the reports too.
+            await new Promise((r) => setTimeout(r, 2000));
+            const label = `engine ${event} (${round})`;
+            measured.push(`${label}: engine down ${((restart.answeringAt - restart.stoppedAt) / 1000).toFixed(1)} s, serving again ${recoverySeconds.toFixed(1)} s after it answered`);
+        } finally {
+            for (const report of await Promise.all(loads.map((l) => l.stop()))) measured.push(`  ${formatTraffic(`engine ${event} (${round})`, report)}`);
+        }
+        expect(recoverySeconds).toBeLessThan(RECOVERY_LIMIT_SECONDS);
+        // Everything the stack runs is back, not only enough of it to answer.
+        const names = serving();
+        expect(states(names)).toEqual(names.map((name) => `${name}=running`));
+    });
+});
