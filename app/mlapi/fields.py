@@ -3,8 +3,9 @@ model.json, docs/model-repository.md), strict validation of one JSON value,
 how a valid value becomes model input (the field's transform) and its JSON
 Schema.
 
-The import tool builds its training features with these classes too, so
-serving and training cannot disagree on how a record becomes model input.
+Code that needs a record as a replica feeds it to a model (the import tool
+checking its ONNX file, say) can build it with these classes and
+mlapi.records.RecordSchema, so that it cannot disagree with serving.
 """
 
 import datetime as dt
@@ -402,7 +403,7 @@ def field_from_spec(spec):
     if not isinstance(name, str) or not FIELD_NAME.fullmatch(name):
         raise SpecError(f"field name must match ^{FIELD_NAME.pattern}$, got {preview(name)}")
     try:
-        field_class = FIELD_TYPES.get(spec.get("type"))
+        field_class = FIELD_TYPES.get(spec.get("type")) if isinstance(spec.get("type"), str) else None
         if field_class is None:
             raise SpecError(f"type must be one of {', '.join(FIELD_TYPES)}, got {preview(spec.get('type'))}")
         field = field_class(spec)

@@ -18,8 +18,8 @@ import re
 from flask import current_app, g, request
 from prometheus_client import Counter, Histogram
 
-# The app answers one record in about a hundred microseconds and a batch of
-# 1000 in a few milliseconds; beyond 1 s something else is wrong.
+# A model run takes tens of microseconds for one record and a few
+# milliseconds for a batch of 1000; beyond 1 s something else is wrong.
 DURATION_BUCKETS = (25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 100e-3, 1.0)
 BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 

@@ -82,6 +82,7 @@ CARD_RULES = [
                  id="field-twice"),
     pytest.param(CLASSIFIER_NAME, _field(0, type="text"), CARD,
                  "field 'monthly_fee': type must be one of number, integer, category, date", id="field-type"),
+    pytest.param(CLASSIFIER_NAME, _field(0, type=["number"]), CARD, "type must be one of", id="field-type-list"),
     pytest.param(CLASSIFIER_NAME, _field(0, transform="onehot"), CARD,
                  "field 'monthly_fee': transform must be one of number for type number", id="field-transform"),
     pytest.param(CLASSIFIER_NAME, _field(0, maximum=None), CARD, "field 'monthly_fee': maximum is missing",
