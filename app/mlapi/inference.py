@@ -135,7 +135,7 @@ def _requested_outputs(model, requested):
     chosen = []
     for output in requested:
         name = output.get("name")
-        if name not in names:
+        if not isinstance(name, str) or name not in names:
             raise _bad_request(f"outputs: {preview(name)} is not an output of {model.name} ({', '.join(names)}).")
         if name in chosen:
             raise _bad_request(f"outputs: {name!r} is requested twice.")
@@ -153,7 +153,7 @@ def _rows(model, inputs):
         if not isinstance(tensor, dict):
             raise _bad_request(f"inputs: each tensor must be an object, got {json_type_name(tensor)}.")
         name = tensor.get("name")
-        if name not in fields:
+        if not isinstance(name, str) or name not in fields:
             raise _bad_request(
                 f"inputs: {preview(name)} is not an input of {model.name} ({', '.join(fields)})."
             )

@@ -156,6 +156,9 @@ def _churn_request(**changes):
     pytest.param(_churn_request(data=[[[60]]]), ["monthly_fee", "got array"], id="data-too-deep"),
     pytest.param(_churn_request(name="monthly_fees"), ["'monthly_fees' is not an input of"], id="unknown-input"),
     pytest.param(_churn_request(name=None), ["None is not an input of"], id="no-name"),
+    pytest.param(_churn_request(name={"a": 1}), ["{'a': 1} is not an input of"], id="object-name"),
+    pytest.param(_churn_request() | {"outputs": [{"name": ["label"]}]}, ["['label'] is not an output"],
+                 id="list-output-name"),
     pytest.param({"inputs": tensors([SEED_CLASSIFIER_PAYLOAD], CHURN_TYPES)[1:]}, ["input 'monthly_fee' is missing"],
                  id="missing-input"),
     pytest.param({"inputs": tensors([SEED_CLASSIFIER_PAYLOAD], CHURN_TYPES) * 2}, ["given twice"], id="twice"),
@@ -243,3 +246,46 @@ def test_without_models_the_server_is_live_not_ready(tmp_path):
     assert_protocol_error(client.get(f"/v2/models/{CLASSIFIER_NAME}"), 503)
     assert_protocol_error(client.post(CLASSIFIER_INFER, json=_churn_request()), 503)
     assert client.get("/v2").status_code == 200
+
+
+ODD_VALUES = [None, True, 0, -1, 1.5, 10**30, 1e308, "", "x", "2027-11-13", [], [[]], [[1, 2]], {}, {"name": 1}]
+
+
+def _paths(value, path=()):
+    """Every place in a decoded JSON document, as a path of keys and indexes."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*path, index))
+
+
+def _replaced(document, path, value):
+    if not path:
+        return value
+    copy = json.loads(json.dumps(document))
+    target = copy
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return copy
+
+
+@pytest.mark.parametrize("name, records, datatypes", [
+    (CLASSIFIER_NAME, [SEED_CLASSIFIER_PAYLOAD], CHURN_TYPES),
+    (REGRESSOR_NAME, [SEED_REGRESSOR_PAYLOAD] * 2, SALES_TYPES),
+])
+def test_any_odd_value_anywhere_is_a_400_never_a_500(client, name, records, datatypes):
+    request = {"id": "x", "inputs": tensors(records, datatypes), "outputs": [{"name": "prediction" if name ==
+                                                                               REGRESSOR_NAME else "label"}]}
+    statuses = set()
+    for path in list(_paths(request)):
+        for value in ODD_VALUES:
+            response = client.post(f"/v2/models/{name}/infer", json=_replaced(request, path, value))
+            assert response.status_code in (200, 400), (path, value, response.get_data(as_text=True))
+            keys = set(response.get_json())
+            assert keys == {"error"} if response.status_code == 400 else {"model_name", "outputs"} <= keys
+            statuses.add(response.status_code)
+    assert statuses == {200, 400}
