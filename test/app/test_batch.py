@@ -82,3 +82,36 @@ def test_every_invalid_item_is_reported_and_the_report_is_bounded(client):
 
     many = assert_error(client.post(CLASSIFIER_URL, json=[bad] * 200), 400, "invalid_input", "[0].monthly_fee")
     assert len(many["details"]) == 50
+
+
+class _CountingSession:
+    """An ONNX Runtime session that counts its runs."""
+
+    def __init__(self, session):
+        self._session = session
+        self.runs = []
+
+    def run(self, output_names, feeds):
+        self.runs.append({name: array.shape for name, array in feeds.items()})
+        return self._session.run(output_names, feeds)
+
+
+@pytest.mark.parametrize("url, name, record", [
+    (CLASSIFIER_URL, "decision-tree-classifier", {"monthly_fee": 1.5, "customer_age": 30, "support_calls": 1}),
+    ("/api/v1/models/plan-classifier/predictions", "plan-classifier",
+     {"monthly_fee": 1.5, "plan": "pro", "support_calls": 1}),
+])
+def test_a_batch_is_one_session_run(make_app, url, name, record):
+    app = make_app()
+    model = app.extensions["mlapi"].models[name]
+    model.session = counting = _CountingSession(model.session)
+    client = app.test_client()
+    assert client.post(url, json=[record] * 40).status_code == 200
+    assert client.post("/v2/models/" + name + "/infer", json={"inputs": [
+        {"name": key, "shape": [3], "datatype": {str: "BYTES", int: "INT64", float: "FP64"}[type(value)], "data": [value] * 3}
+        for key, value in record.items()
+    ]}).status_code == 200
+    if name == "plan-classifier":  # columns: one [N, 1] input per field
+        assert counting.runs == [{key: (40, 1) for key in record}, {key: (3, 1) for key in record}]
+    else:  # matrix: one [N, F] input
+        assert counting.runs == [{"X": (40, 3)}, {"X": (3, 3)}]
