@@ -437,7 +437,7 @@ def verify(model, final, task, layout, fields, names_in, onnx_bytes, section, sa
         raise Refused(f"unsupported estimator {class_path(final)}: ONNX Runtime cannot load the converted "
                       f"model: {error}") from None
     thresholds = tree_thresholds(final, fields) if layout == "matrix" and final is model else {}
-    grid, _, _ = _import_grid(fields, thresholds)
+    grid, _, _ = input_grid(fields, thresholds, max_full_rows=IMPORT_GRID_ROWS, sampled_rows=IMPORT_GRID_ROWS)
     checks = [("grid_rows", grid)]
     if sample_cols is not None:
         checks.append(("sample_rows", sample_cols))
@@ -446,8 +446,9 @@ def verify(model, final, task, layout, fields, names_in, onnx_bytes, section, sa
         try:
             expected = model.predict(reference_input(layout, fields, columns, names_in))
         except Exception as error:
+            reason = str(error).split("\n")[0][:240]
             raise Refused(f"the original model cannot predict the {what.replace('_', ' ')} of the inputs as "
-                          f"described: {type(error).__name__}: {error}") from None
+                          f"described: {type(error).__name__}: {reason}") from None
         actual = run_onnx(session, onnx_feeds(session, layout, fields, columns, section.get("input")),
                           section["outputs"])
         try:
@@ -458,17 +459,6 @@ def verify(model, final, task, layout, fields, names_in, onnx_bytes, section, sa
         if task == "regression":
             counts[f"{what}_largest_difference"] = float(f"{largest:.3g}")
     return counts
-
-
-def _import_grid(fields, thresholds):
-    from . import repository
-
-    saved = repository.MAX_FULL_GRID_ROWS, repository.SAMPLED_GRID_ROWS
-    repository.MAX_FULL_GRID_ROWS = repository.SAMPLED_GRID_ROWS = IMPORT_GRID_ROWS
-    try:
-        return input_grid(fields, thresholds)
-    finally:
-        repository.MAX_FULL_GRID_ROWS, repository.SAMPLED_GRID_ROWS = saved
 
 
 def sample_metrics(task, model, layout, fields, names_in, sample, columns, target):
@@ -522,6 +512,12 @@ def import_model(args, environ=os.environ):
         raise Refused(f"{folder} already exists; pass --force to replace it")
     user_specs = read_inputs(args.inputs) if args.inputs else []
     sample = read_sample(args.sample) if args.sample else None
+    if args.target and sample is None:
+        raise Refused("--target names a column of the sample: give --sample")
+    if args.target and args.target not in sample.columns:
+        raise Refused(f"--target {args.target} is not a column of the sample (its columns: {list(sample.columns)})")
+    if args.target and args.target in [spec["name"] for spec in user_specs]:
+        raise Refused(f"--target {args.target} is one of the inputs")
     model = load_pickle(args.model, "the model")
     encoders = load_pickle(args.label_encoders, "the label encoders") if args.label_encoders else {}
     if not isinstance(encoders, dict) or not all(hasattr(e, "classes_") for e in encoders.values()):
@@ -580,8 +576,6 @@ def import_model(args, environ=os.environ):
         card["classes"] = [_plain(c) for c in final.classes_.tolist()]
     metrics = sample_metrics(task, model, layout, fields, names_in, sample, sample_cols, args.target) \
         if sample is not None else None
-    if args.target and sample is None:
-        raise Refused("--target needs --sample")
     if metrics:
         card["metrics"] = metrics
     try:

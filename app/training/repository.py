@@ -164,26 +164,27 @@ def grid_values(spec, thresholds=()):
     return sorted(dates | {high.isoformat()})
 
 
-def input_grid(specs, thresholds_by_field=None, seed=0):
+def input_grid(specs, thresholds_by_field=None, seed=0, max_full_rows=MAX_FULL_GRID_ROWS, sampled_rows=SAMPLED_GRID_ROWS):
     """Records (as columns) covering every field's grid values: the full cartesian
-    product when it has at most MAX_FULL_GRID_ROWS rows, else SAMPLED_GRID_ROWS
-    random combinations (seeded) in which every grid value of every field occurs."""
+    product when it has at most max_full_rows rows, else sampled_rows random
+    combinations (seeded) in which every grid value of every field occurs.
+    Returns (columns, rows, whether the product is full)."""
     thresholds_by_field = thresholds_by_field or {}
     value_lists = [grid_values(spec, thresholds_by_field.get(spec["name"], ())) for spec in specs]
     names = [spec["name"] for spec in specs]
     total = 1
     for values in value_lists:
         total *= len(values)
-    if total <= MAX_FULL_GRID_ROWS:
+    if total <= max_full_rows:
         rows = list(itertools.product(*value_lists))
         return {name: [row[i] for row in rows] for i, name in enumerate(names)}, total, True
     rng = np.random.default_rng(seed)
     columns = {}
     for name, values in zip(names, value_lists, strict=True):
-        picks = rng.integers(0, len(values), SAMPLED_GRID_ROWS)
+        picks = rng.integers(0, len(values), sampled_rows)
         picks[: len(values)] = np.arange(len(values))  # every value at least once
         columns[name] = [values[i] for i in rng.permutation(picks)]
-    return columns, SAMPLED_GRID_ROWS, False
+    return columns, sampled_rows, False
 
 
 def tree_thresholds(estimator, specs):
@@ -281,9 +282,17 @@ def run_onnx(session, feeds, outputs):
 # --- serialising -------------------------------------------------------------
 
 def canonical_onnx_bytes(model, graph_name):
-    """The ONNX bytes with every run-dependent field fixed (skl2onnx names the graph with a random UUID)."""
+    """The ONNX bytes with every run-dependent field fixed: skl2onnx names the graph
+    with a random UUID, and lists the opsets in set order (which moves with
+    Python's hash seed) and sometimes twice."""
     model.graph.name = graph_name
     model.doc_string = ""
+    versions = {}
+    for opset in model.opset_import:
+        versions[opset.domain] = max(opset.version, versions.get(opset.domain, 0))
+    del model.opset_import[:]
+    for domain in sorted(versions):
+        model.opset_import.add(domain=domain, version=versions[domain])
     return model.SerializeToString(deterministic=True)
 
 

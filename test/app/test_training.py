@@ -231,3 +231,17 @@ def test_an_ensemble_may_differ_by_one_float32_rounding_per_summed_tree():
     assert compare_predictions("regression", expected, actual, "rows", summed_terms=40)[0] == 2
     with pytest.raises(VerificationError):
         compare_predictions("regression", expected, actual + [0, 1e-3], "rows", summed_terms=40)
+
+
+def test_onnx_bytes_do_not_depend_on_the_converters_opset_order():
+    from training.repository import canonical_onnx_bytes
+
+    model = onnx.load(str(MODELS / "decision-tree-classifier" / "model.onnx"))
+    reordered = onnx.load(str(MODELS / "decision-tree-classifier" / "model.onnx"))
+    opsets = [(o.domain, o.version) for o in reordered.opset_import]
+    del reordered.opset_import[:]
+    for domain, version in reversed(opsets + [("", 17)]):  # reversed, and one listed twice
+        reordered.opset_import.add(domain=domain, version=version)
+    reordered.graph.name = "a1b2c3d4e5f6"  # skl2onnx's are random
+    assert canonical_onnx_bytes(reordered, "decision-tree-classifier") == canonical_onnx_bytes(
+        model, "decision-tree-classifier") == (MODELS / "decision-tree-classifier" / "model.onnx").read_bytes()
