@@ -11,7 +11,6 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-from onnx import numpy_helper
 from sklearn.tree import DecisionTreeClassifier
 
 from mlapi_testing import APP_DIR, SEED, SOURCE_DATE_EPOCH
