@@ -23,8 +23,9 @@ Sales (regressor; target ``PercentageProfitPerUnit``, percent)
              - 0.4 per year since 2023         (rising costs)
              + noise ~ Normal(0, 1.5), rounded to 2 decimals.
 
-The field specs below are the data's domain: training writes them to
-metadata.json and the API validates requests against them.
+The field specs below are the data's domain: training writes them into the
+model cards (models/NAME/model.json) and the API validates requests against
+them.
 
     python -m training.generate_data --out DIR [--seed 42]
 """
