@@ -1,10 +1,12 @@
-// The HTTPS ML API stack: TLS material and two images, shared by both
+// The HTTPS ML API stack: TLS material, the model repository and the images, shared by both
 // platforms, then either one Docker host's containers (components/docker/)
 // or a Docker Swarm cluster's services (components/swarm/).
 import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
 import { loadSettings } from "./components/config";
 import { deployOnDocker } from "./components/docker/platform";
 import { ServiceImages } from "./components/images";
+import { readModelRepository } from "./components/modelRepository";
 import { deployOnSwarm } from "./components/swarm/platform";
 import { TlsCertificate } from "./components/tls";
 
@@ -20,8 +22,13 @@ const certificate = new TlsCertificate("server", {
     providedPrivateKeyPem: settings.tlsMode === "provided" ? config.getSecret("tlsPrivateKeyPem") : undefined,
 });
 
+// The models are checked before anything exists too: a bad card or ONNX file stops here.
+const models = readModelRepository(path.resolve(settings.modelRepository));
+
 const images = new ServiceImages("images", {
     namePrefix,
+    // As configured (relative to the project), so the state does not depend on where the project lives.
+    modelRepository: settings.modelRepository,
     baseImage: settings.baseImage,
     platform: settings.imagePlatform,
     buildCaCertPem: settings.buildCaCertPem,
@@ -44,5 +51,7 @@ export = {
     ...(certificate.certRequestPem ? { certificateSigningRequestPem: certificate.certRequestPem } : {}),
     ...platform.outputs,
     appImage: pulumi.interpolate`${images.appImageName} (${images.appImageId})`,
+    servedImage: pulumi.interpolate`${images.servedImageName} (${images.servedImageId})`,
+    models: models.map((m) => `${m.name} ${m.version}`),
     proxyImage: pulumi.interpolate`${images.proxyImageName} (${images.proxyImageId})`,
 };

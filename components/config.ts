@@ -39,6 +39,8 @@ export interface CertificateSubject {
 export interface StackSettings {
     /** Where the stack runs: one Docker host or a Docker Swarm cluster. */
     platform: Platform;
+    /** The model repository served (docs/model-repository.md), relative to the project folder or absolute. */
+    modelRepository: string;
     /** Number of Flask + Gunicorn containers behind Nginx. */
     replicas: number;
     /** Host port published for HTTPS / HTTP (HTTP only redirects). */
@@ -119,6 +121,7 @@ const IMAGE_PLATFORM = /^linux\/(amd64|arm64|arm\/v[5-7]|386|ppc64le|s390x|riscv
 
 export const DEFAULTS: StackSettings = {
     platform: "docker",
+    modelRepository: "models",
     replicas: 2,
     httpsPort: 443,
     httpPort: 80,
@@ -200,6 +203,7 @@ export const CONFIG_KEYS: readonly string[] = [
     "buildCaCertFile",
     "appSubnet",
     "platform",
+    "modelRepository",
     "registryAddress",
     "registryUsername",
     "registryPassword",
@@ -334,6 +338,7 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
 
     const settings: StackSettings = {
         platform: oneOf("platform", PLATFORMS, DEFAULTS.platform),
+        modelRepository: text("modelRepository", DEFAULTS.modelRepository, (v) => (v.length > 0 && !v.includes("\0") ? undefined : "expected the path of a model repository folder (docs/model-repository.md), such as models or /srv/my-models")),
         replicas: integer("replicas"),
         httpsPort: integer("httpsPort"),
         httpPort: integer("httpPort"),

@@ -1,5 +1,8 @@
-// The two images the stack runs, built by Pulumi from the repository: the
-// Flask + Gunicorn app (app/) and Nginx with the static frontend (nginx/).
+// The images the stack runs, built by Pulumi: the Flask + Gunicorn app
+// (app/), the served image (the app plus the model repository, built with
+// app/models.Dockerfile from the repository folder) and Nginx (nginx/).
+// Models are data on top of the code: a new model rebuilds one layer and
+// rolls the replicas, and the app image's build (pip, minutes) stays cached.
 // On one Docker host they stay local and containers run them by image ID; for
 // a swarm they are pushed to the registry every node pulls from, and the
 // services run them by digest. Either way repoDigest names the build, so a
@@ -18,6 +21,8 @@ export interface ServiceImagesArgs {
     buildCaCertPem?: string;
     /** Where to push the images (swarm mode); unset: they stay in the local engine. */
     registry?: ImageRegistry;
+    /** The model repository folder (docs/model-repository.md), already checked. */
+    modelRepository: string;
 }
 
 export interface ImageRegistry {
@@ -47,36 +52,49 @@ export function imageBuild(context: string, baseImage: string, platform: string,
 /** Build contexts, relative to the project directory (where `pulumi up` runs). */
 export const APP_CONTEXT = "app";
 export const PROXY_CONTEXT = "nginx";
+/** The served image's Dockerfile: FROM the app image, COPY the repository. */
+export const MODELS_DOCKERFILE = "app/models.Dockerfile";
+
+/** The served image's build: the repository folder is the context, the app image its base. */
+export function modelsImageBuild(repository: string, appImage: pulumi.Input<string>, platform: string): docker.types.input.DockerBuild {
+    return { context: repository, dockerfile: MODELS_DOCKERFILE, platform, args: { APP_IMAGE: appImage } };
+}
 
 export class ServiceImages extends pulumi.ComponentResource {
     /** Image IDs (sha256:...) to run containers from, or the pushed images' registry/name@sha256:... */
     readonly appImageId: pulumi.Output<string>;
+    /** The app with the model repository: what the replicas run. */
+    readonly servedImageId: pulumi.Output<string>;
     readonly proxyImageId: pulumi.Output<string>;
     /** Human-readable references (name:tag). */
     readonly appImageName: pulumi.Output<string>;
+    readonly servedImageName: pulumi.Output<string>;
     readonly proxyImageName: pulumi.Output<string>;
 
     constructor(name: string, args: ServiceImagesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:images:ServiceImages", name, {}, opts);
         const registry = args.registry;
-        const build = (component: string, context: string, buildCaCertPem?: string) =>
+        const build = (component: string, spec: docker.types.input.DockerBuild) =>
             new docker.Image(
                 `${name}-${component}`,
                 {
                     imageName: `${registry ? `${registry.address}/` : ""}${args.namePrefix}-${component}:latest`,
-                    build: imageBuild(context, args.baseImage, args.platform, buildCaCertPem),
+                    build: spec,
                     skipPush: !registry,
                     ...(registry?.username ? { registry: { server: registryServer(registry.address), username: registry.username, password: registry.password } } : {}),
                 },
                 { parent: this },
             );
         // Only the app's build downloads over HTTPS (pip); Nginx's uses apt.
-        const app = build("app", APP_CONTEXT, args.buildCaCertPem);
-        const proxy = build("proxy", PROXY_CONTEXT);
+        const app = build("app", imageBuild(APP_CONTEXT, args.baseImage, args.platform, args.buildCaCertPem));
+        const served = build("models", modelsImageBuild(args.modelRepository, app.repoDigest, args.platform));
+        const proxy = build("proxy", imageBuild(PROXY_CONTEXT, args.baseImage, args.platform));
         this.appImageId = app.repoDigest;
+        this.servedImageId = served.repoDigest;
+        this.servedImageName = served.imageName;
         this.proxyImageId = proxy.repoDigest;
         this.appImageName = app.imageName;
         this.proxyImageName = proxy.imageName;
-        this.registerOutputs({ appImageId: this.appImageId, proxyImageId: this.proxyImageId });
+        this.registerOutputs({ appImageId: this.appImageId, servedImageId: this.servedImageId, proxyImageId: this.proxyImageId });
     }
 }

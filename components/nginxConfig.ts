@@ -225,6 +225,19 @@ function apiErrorPages(): string[] {
     ];
 }
 
+/**
+ * Nginx's own 400 (a path that climbs above the root, plain or
+ * percent-encoded; a malformed request line or header) as the API's JSON
+ * error, on every public server: such a request has no usable URI, so it
+ * goes to an internal location by URI (a named one answers 500 there).
+ */
+function badRequestPage(): string[] {
+    return [
+        "error_page 400 /mlapi-errors/400;",
+        ...block("location = /mlapi-errors/400", ["internal;", ...securityHeaders(), ...jsonError(400, "bad_request", "The request is malformed (for example a path that climbs above the root).")]),
+    ];
+}
+
 function apiErrorLocations(maxBodyKb: number): string[] {
     return [
         ...block("location @too_large", [...securityHeaders(), ...jsonError(413, "payload_too_large", `The request body is larger than ${maxBodyKb} KiB.`)]),
@@ -245,18 +258,22 @@ function siteServer(input: NginxConfigInput): string[] {
         `root ${input.paths.staticRoot};`,
         "index index.html;",
         "error_page 404 /404.html;",
+        ...badRequestPage(),
         "",
         // The static frontend: HTML revalidates on each visit, assets are cached for a day.
         ...block("location /", ["try_files $uri $uri/ =404;", "expires -1;"]),
         ...block("location /assets/", ["try_files $uri =404;", "expires 1d;"]),
         ...block("location = /favicon.svg", ["expires 1d;"]),
         "",
-        // Only /api/ reaches the replicas: nothing else of Gunicorn is exposed.
-        ...block("location /api/", [
-            `limit_req zone=api_per_client burst=${limits.rateLimitBurst} nodelay;`,
-            ...apiErrorPages(),
-            ...proxySettings(upstreamCount(input)),
-        ]),
+        // Only /api/ and the Open Inference Protocol's /v2 reach the replicas:
+        // nothing else of Gunicorn is exposed.
+        ...["location /api/", "location = /v2", "location /v2/"].flatMap((head) =>
+            block(head, [
+                `limit_req zone=api_per_client burst=${limits.rateLimitBurst} nodelay;`,
+                ...apiErrorPages(),
+                ...proxySettings(upstreamCount(input)),
+            ]),
+        ),
         // Model metadata only changes with a new image: a short shared cache
         // spares the replicas. Predictions (POST) are never cached.
         ...block("location ~ ^/api/v1/(models|openapi\\.json)$", [
@@ -303,8 +320,8 @@ function http2Directive(input: NginxConfigInput): string[] {
 function unknownHostServers(input: NginxConfigInput): string[] {
     const refuse = jsonError(421, "unknown_host", "This server does not serve that host name.");
     return [
-        ...block("server", [...listenDirective(input, input.listenHttpsPort, "ssl", true), ...http2Directive(input), 'server_name "";', ...securityHeaders(), ...block("location /", refuse)]),
-        ...block("server", [...listenDirective(input, input.listenHttpPort, "plain", true), 'server_name "";', ...block("location /", refuse)]),
+        ...block("server", [...listenDirective(input, input.listenHttpsPort, "ssl", true), ...http2Directive(input), 'server_name "";', ...securityHeaders(), ...badRequestPage(), ...block("location /", refuse)]),
+        ...block("server", [...listenDirective(input, input.listenHttpPort, "plain", true), 'server_name "";', ...badRequestPage(), ...block("location /", refuse)]),
     ];
 }
 
@@ -318,6 +335,7 @@ function redirectServer(input: NginxConfigInput): string[] {
     return block("server", [
         ...listenDirective(input, input.listenHttpPort, "plain"),
         `server_name ${input.serverNames.join(" ")};`,
+        ...badRequestPage(),
         ...block("location /", [`return 308 https://$host${port}$request_uri;`]),
     ]);
 }

@@ -116,7 +116,8 @@ export async function gatherFacts(outputs: Record<string, unknown>, options: { s
             expectedFingerprintSha256: text("certificateFingerprintSha256"),
             renewalDays: typeof outputs.certificateRenewalDays === "number" ? outputs.certificateRenewalDays : undefined,
         },
-        images: { app: text("appImage"), proxy: text("proxyImage") },
+        // What the replicas run: the served image (app + models); stacks from before it had the app image alone.
+        images: { app: text("servedImage") ?? text("appImage"), proxy: text("proxyImage") },
     };
 }
 

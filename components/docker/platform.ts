@@ -13,7 +13,7 @@ import { ReverseProxy } from "./reverseProxy";
 export function deployOnDocker(settings: StackSettings, namePrefix: string, certificate: TlsCertificate, images: ServiceImages) {
     const app = new AppTier("app", {
         namePrefix,
-        imageId: images.appImageId,
+        imageId: images.servedImageId,
         subnet: settings.appSubnet,
         ...replicaSettings(settings),
     });

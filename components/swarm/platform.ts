@@ -24,7 +24,7 @@ export function deployOnSwarm(settings: StackSettings, namePrefix: string, certi
     });
     const onManager = { provider: manager };
 
-    const app = new SwarmAppService("app", { namePrefix, image: images.appImageId, subnet: settings.appSubnet, ...replicaSettings(settings) }, onManager);
+    const app = new SwarmAppService("app", { namePrefix, image: images.servedImageId, subnet: settings.appSubnet, ...replicaSettings(settings) }, onManager);
 
     const nginxConfig = new NginxConfig("proxy-config", {
         certPem: certificate.certPem,

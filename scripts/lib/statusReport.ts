@@ -182,8 +182,9 @@ function table(rows: string[][]): string[] {
 }
 
 function containerProblem(what: string, container: ContainerState | undefined): string | undefined {
-    if (!container) return `${what} does not exist`;
-    if (container.status !== "running") return `${what} is ${container.status}`;
+    // `pulumi up` refreshes first (Pulumi.yaml), so it makes again what is gone or stopped.
+    if (!container) return `${what} does not exist: run \`pulumi up\`, which makes it again`;
+    if (container.status !== "running") return `${what} is ${container.status}: run \`pulumi up\`, which makes it again`;
     if (container.health && container.health !== "healthy") return `${what} is ${container.health}`;
     return undefined;
 }

@@ -10,7 +10,11 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import { DEFAULTS } from "../../components/config";
 import { renewalGeneration } from "../../components/certificate";
-import { buildTestImages, dockerSuite, freeSubnet, imageVariant, inspect, TEST_IMAGES } from "../support/docker";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { buildServedImage, buildTestImages, dockerSuite, freeSubnet, imageVariant, inspect, TEST_IMAGES, TEST_MODEL_REPOSITORY } from "../support/docker";
+import { MODEL_PATHS, SEED_PAYLOADS, postJson } from "../support/http";
 import { describeStep, enginePlan } from "../support/enginePlan";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { replayer, Replayer } from "../support/replay";
@@ -29,7 +33,9 @@ const NOW = (renewalGeneration(Date.now(), DEFAULTS) + 1) * periodDays * DAY;
 
 withDocker.describe("each change, replayed in the engine's order on the real images, keeps serving", () => {
     const stack = `e2e${crypto.randomBytes(3).toString("hex")}`;
-    const variants = { app2: `mlapi-test-app:${stack}-v2`, app3: `mlapi-test-app:${stack}-v3`, proxy2: `mlapi-test-proxy:${stack}-v2` };
+    const variants = { app2: `mlapi-test-app:${stack}-v2`, app3: `mlapi-test-app:${stack}-v3`, proxy2: `mlapi-test-proxy:${stack}-v2`, models2: `mlapi-test-app:${stack}-models2` };
+    /** The classifier's version in the second model repository (the built-in one with a new version of it). */
+    const NEW_CLASSIFIER_VERSION = `2.0.0-${stack}`;
     /** Real images by mocked image ID. */
     const images = new Map<string, string>();
     const measured: string[] = [];
@@ -38,11 +44,17 @@ withDocker.describe("each change, replayed in the engine's order on the real ima
     let docker: Replayer;
 
     /** Runs the program under mocks and maps its image IDs to the real images for that build. */
-    async function program(change: Record<string, string>, options: { now?: number; app?: "v2" | "v3"; proxy?: "v2" } = {}): Promise<ProgramRun> {
-        const builds = { ...(options.app ? { "images-app": options.app } : {}), ...(options.proxy ? { "images-proxy": options.proxy } : {}) };
+    async function program(change: Record<string, string>, options: { now?: number; app?: "v2" | "v3"; proxy?: "v2"; models?: "v2" } = {}): Promise<ProgramRun> {
+        const builds = {
+            ...(options.app ? { "images-app": options.app } : {}),
+            ...(options.proxy ? { "images-proxy": options.proxy } : {}),
+            ...(options.models ? { "images-models": options.models } : {}),
+        };
         const run = await runProgram({ ...config, ...change }, { stack, now: options.now ?? NOW, images: builds });
         const real: Record<string, string> = {
-            "images-app": options.app ? variants[options.app === "v2" ? "app2" : "app3"] : APP_IMAGE,
+            "images-app": TEST_IMAGES.runtime,
+            // The served image: what the replicas run (the keeper runs the app image alone).
+            "images-models": options.models ? variants.models2 : options.app ? variants[options.app === "v2" ? "app2" : "app3"] : APP_IMAGE,
             "images-proxy": options.proxy ? variants.proxy2 : PROXY_IMAGE,
         };
         for (const image of run.ofType(RESOURCE_TYPES.image)) images.set(image.state.repoDigest, real[image.name]);
@@ -84,10 +96,23 @@ withDocker.describe("each change, replayed in the engine's order on the real ima
     /** The running Nginx container's ID: the same one means every client connection kept its server. */
     const proxyId = () => inspect("container", String(current.outputs.proxyContainerName.value)).Id;
 
+    /** A served image of the built-in repository in which the classifier has a new version (what a user's new model version is). */
+    async function servedImageWithNewVersion(): Promise<void> {
+        const repository = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-repo-"));
+        try {
+            fs.cpSync(TEST_MODEL_REPOSITORY, repository, { recursive: true });
+            const card = path.join(repository, "decision-tree-classifier", "model.json");
+            fs.writeFileSync(card, JSON.stringify({ ...JSON.parse(fs.readFileSync(card, "utf8")), version: NEW_CLASSIFIER_VERSION }, null, 2));
+            await buildServedImage(variants.models2, TEST_IMAGES.runtime, repository);
+        } finally {
+            fs.rmSync(repository, { recursive: true, force: true });
+        }
+    }
+
     beforeAll(async () => {
         withDocker.ensured();
         await buildTestImages();
-        await Promise.all([imageVariant(APP_IMAGE, variants.app2), imageVariant(APP_IMAGE, variants.app3), imageVariant(PROXY_IMAGE, variants.proxy2)]);
+        await Promise.all([imageVariant(APP_IMAGE, variants.app2), imageVariant(APP_IMAGE, variants.app3), imageVariant(PROXY_IMAGE, variants.proxy2), servedImageWithNewVersion()]);
         config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), operatorPort: String(await freePort()), appSubnet: freeSubnet() };
         docker = replayer(images);
         const first = await program({});
@@ -179,6 +204,16 @@ withDocker.describe("each change, replayed in the engine's order on the real ima
         expect(proxyId()).not.toBe(proxy);
         expect(inspect("container", String(current.outputs.proxyContainerName.value)).Config.Labels["mlapi.variant"]).toBe(variants.proxy2);
         expect(inspect("container", `mlapi-${stack}-proxy-ports`).Id).toBe(holder);
+    });
+
+    test("a new model version: the replicas roll onto it, answers carry it", async () => {
+        const proxy = proxyId();
+        const next = await program({ replicas: "1", maxBodyKb: "96", tlsMode: "local-ca" }, { app: "v3", proxy: "v2", models: "v2", now: NOW + periodDays * DAY });
+        expect(enginePlan(current.resources, next.resources).map(describeStep).filter((s) => /images|app-/.test(s))).toEqual(["update images-models", "create app-1", "delete app-1 (replaced)"]);
+        keptServing(await changeUnderLoad("new model version (1 replica)", next));
+        expect(proxyId()).toBe(proxy);
+        const answer = await postJson(`${url(current)}${MODEL_PATHS.classifier}`, SEED_PAYLOADS.classifier, { ca: trust(current) });
+        expect(answer.json()).toMatchObject({ model: "decision-tree-classifier", model_version: NEW_CLASSIFIER_VERSION });
     });
 
     test("`pulumi destroy`, replayed, leaves nothing", async () => {

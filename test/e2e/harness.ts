@@ -5,7 +5,7 @@
 // certificate issued from the same settings (subject, SANs, key type,
 // validity, usages) the stack config gives. Everything it starts is stopped
 // on stop(), on process exit and on Ctrl-C.
-import { ChildProcess, spawnSync } from "child_process";
+import { ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
@@ -23,7 +23,7 @@ export { waitFor };
 
 export const PROJECT_ROOT = path.resolve(__dirname, "../..");
 export const VENV = process.env.MLAPI_VENV ?? path.join(PROJECT_ROOT, ".venv");
-export const MODEL_DIR = path.join(PROJECT_ROOT, "build", "models");
+export const MODEL_DIR = path.join(PROJECT_ROOT, "models");
 
 export async function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -37,15 +37,9 @@ export async function freePort(): Promise<number> {
 }
 
 
-/** Trains the models once (the same training the image build runs) into build/models. */
+/** The built-in model repository (models/, made by app/training and checked byte for byte by its tests). */
 export function ensureModels(): string {
-    if (fs.existsSync(path.join(MODEL_DIR, "metadata.json"))) return MODEL_DIR;
-    const result = spawnSync(path.join(VENV, "bin", "python"), ["-m", "training.train", "--out", MODEL_DIR, "--seed", "42"], {
-        cwd: path.join(PROJECT_ROOT, "app"),
-        env: { ...process.env, SOURCE_DATE_EPOCH: "1767225600" },
-        encoding: "utf8",
-    });
-    if (result.status !== 0) throw new Error(`training failed:\n${result.stdout}\n${result.stderr}`);
+    if (!fs.existsSync(path.join(MODEL_DIR, "decision-tree-classifier", "model.json"))) throw new Error(`no model repository at ${MODEL_DIR}`);
     return MODEL_DIR;
 }
 

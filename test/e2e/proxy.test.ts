@@ -235,3 +235,26 @@ describe("rate limiting", () => {
         expect((await get("api/health")).status).toBe(200);
     });
 });
+
+describe("hostile paths", () => {
+    /** A GET with the path sent exactly as given (URL parsing would resolve the dots). */
+    const raw = (path: string, port: number, secure: boolean) =>
+        new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+            const send = secure ? require("https").request : require("http").request;
+            const req = send({ host: "127.0.0.1", port, path, ca: topo.tls.trustPem, servername: "localhost", headers: { Host: "localhost" } }, (res: any) => {
+                let body = "";
+                res.on("data", (chunk: Buffer) => (body += chunk));
+                res.on("end", () => resolve({ status: res.statusCode, type: String(res.headers["content-type"]), body }));
+            });
+            req.on("error", reject);
+            req.end();
+        });
+
+    test.each(["/../etc/passwd", "/%2e%2e/etc/passwd", "/api/../../etc/passwd", "/%2E%2E%2F%2E%2E%2Fetc"])("%s gets the API's JSON 400, on HTTPS and on HTTP", async (path) => {
+        for (const [port, secure] of [[topo.httpsPort, true], [topo.httpPort, false]] as const) {
+            const answer = await raw(path, port, secure);
+            expect([answer.status, answer.type]).toEqual([400, "application/json"]);
+            expect(JSON.parse(answer.body)).toEqual({ error: "bad_request", message: expect.stringContaining("malformed"), field: null, details: [] });
+        }
+    });
+});

@@ -63,8 +63,8 @@ describeRestarts("the stack serves again by itself after each event of a host's 
         await buildTestImages();
         const config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), operatorPort: String(await freePort()), appSubnet: freeSubnet() };
         run = await runProgram(config, { stack });
-        images.set(run.ofType(RESOURCE_TYPES.image).find((i) => i.name === "images-app")!.state.repoDigest, TEST_IMAGES.app);
-        images.set(run.ofType(RESOURCE_TYPES.image).find((i) => i.name === "images-proxy")!.state.repoDigest, TEST_IMAGES.proxy);
+        const real: Record<string, string> = { "images-app": TEST_IMAGES.runtime, "images-models": TEST_IMAGES.app, "images-proxy": TEST_IMAGES.proxy };
+        for (const image of run.ofType(RESOURCE_TYPES.image)) images.set(image.state.repoDigest, real[image.name]);
         docker = replayer(images);
         await docker.apply(enginePlan([], run.resources));
         await servingAgain(Date.now());

@@ -52,7 +52,7 @@ withDocker.describe("the operator listener and `npm run status` on the deployed 
         await buildTestImages();
         const config = { httpsPort: String(await freePort()), httpPort: String(await freePort()), operatorPort: String(await freePort()), appSubnet: freeSubnet() };
         run = await runProgram(config, { stack });
-        const real: Record<string, string> = { "images-app": APP_IMAGE, "images-proxy": PROXY_IMAGE };
+        const real: Record<string, string> = { "images-app": TEST_IMAGES.runtime, "images-models": APP_IMAGE, "images-proxy": PROXY_IMAGE };
         for (const image of run.ofType(RESOURCE_TYPES.image)) images.set(image.state.repoDigest, real[image.name]);
         replay = replayer(images);
         await replay.apply(enginePlan([], run.resources));

@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import { parseSettings, StackSettings } from "../../components/config";
-import { APP_CONTEXT, imageBuild, PROXY_CONTEXT } from "../../components/images";
+import { APP_CONTEXT, imageBuild, modelsImageBuild, PROXY_CONTEXT } from "../../components/images";
 
 const PROJECT_ROOT = path.resolve(__dirname, "../..");
 
@@ -237,8 +237,16 @@ export function freeSubnet(): string {
     throw new Error("no free 10.216.x.0/24 subnet");
 }
 
-/** The images the Docker test files build from the Dockerfiles (the same tags, so later files reuse the build cache). */
-export const TEST_IMAGES = { app: "mlapi-test-app:e2e", proxy: "mlapi-test-proxy:e2e" };
+/**
+ * The images the Docker test files build from the Dockerfiles (the same tags,
+ * so later files reuse the build cache): `runtime` is app/Dockerfile alone,
+ * `app` the served image (the runtime plus the built-in model repository,
+ * as the stack builds it), `proxy` Nginx.
+ */
+export const TEST_IMAGES = { runtime: "mlapi-test-runtime:e2e", app: "mlapi-test-app:e2e", proxy: "mlapi-test-proxy:e2e" };
+
+/** The built-in model repository the test images serve. */
+export const TEST_MODEL_REPOSITORY = "models";
 
 /** The stack's settings for test builds: buildCaCertFile from MLAPI_BUILD_CA_CERT_FILE where the network intercepts TLS (as CI's may). */
 export function testBuildSettings(): StackSettings {
@@ -250,10 +258,16 @@ export async function buildTestImages(): Promise<number> {
     const started = Date.now();
     const settings = testBuildSettings();
     await Promise.all([
-        dockerAsync(imageBuildArgs(settings, TEST_IMAGES.app, APP_CONTEXT), { cwd: PROJECT_ROOT }),
+        dockerAsync(imageBuildArgs(settings, TEST_IMAGES.runtime, APP_CONTEXT), { cwd: PROJECT_ROOT }).then(() => buildServedImage(TEST_IMAGES.app, TEST_IMAGES.runtime, TEST_MODEL_REPOSITORY)),
         dockerAsync(imageBuildArgs(settings, TEST_IMAGES.proxy, PROXY_CONTEXT), { cwd: PROJECT_ROOT }),
     ]);
     return (Date.now() - started) / 1000;
+}
+
+/** The served image of a repository on top of a runtime image, as ServiceImages builds it. */
+export async function buildServedImage(tag: string, runtimeImage: string, repository: string): Promise<void> {
+    const build = modelsImageBuild(repository, runtimeImage, testBuildSettings().imagePlatform);
+    await dockerAsync(["build", "--tag", tag, "--file", String(build.dockerfile), "--platform", String(build.platform), ...Object.entries(build.args as Record<string, string>).map(([k, v]) => `--build-arg=${k}=${v}`), String(build.context)], { cwd: PROJECT_ROOT });
 }
 
 /**

@@ -113,7 +113,7 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
             tlsMode: "local-ca",
         };
         current = await runProgram(config);
-        await pushFor(current, { "images-app": TEST_IMAGES.app, "images-proxy": TEST_IMAGES.proxy });
+        await pushFor(current, { "images-app": TEST_IMAGES.runtime, "images-models": TEST_IMAGES.app, "images-proxy": TEST_IMAGES.proxy });
     }, 15 * 60_000);
 
     afterAll(async () => {
@@ -179,8 +179,8 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
 
     test("a new app image rolls task by task, start-first, under load, with no failed request", async () => {
         const next = await runProgram({ ...config, replicas: "4" }, { images: { "images-app": "v2" } });
-        await pushFor(next, { "images-app": variants.app2 });
-        expect(enginePlan(current.resources, next.resources).map(describeStep)).toEqual(["update images-app", "update app"]);
+        await pushFor(next, { "images-app": TEST_IMAGES.runtime, "images-models": variants.app2 });
+        expect(enginePlan(current.resources, next.resources).map(describeStep)).toEqual(["update images-app", "update images-models", "update app"]);
         const before = new Set((await appTasks()).map((t) => t.container));
         const reports = await changeUnderLoad("new app image (4 tasks)", next);
         const after = await appTasks();

@@ -120,8 +120,8 @@ test("a changed frontend file: only the install and reload steps change", async 
 
 test("a new app image: each replica's successor starts (one after the other) before the proxy switches to them; the old ones stop last", async () => {
     const after = await runProgram({}, { now: NOW, images: { "images-app": "v2" } });
-    // The keeper runs from the app image too; it serves no client, so it is replaced delete-then-create, in no order with the rest.
-    expect(changes(baseline, after)).toEqual({ created: [], deleted: [], replaced: ["app-1", "app-2", "proxy-install", "proxy-keeper", "proxy-reload"] });
+    // The served image is rebuilt FROM the new app image. The keeper runs from the app image too; it serves no client, so it is replaced delete-then-create, in no order with the rest.
+    expect(changes(baseline, after)).toEqual({ created: [], deleted: [], replaced: ["app-1", "app-2", "images-models", "proxy-install", "proxy-keeper", "proxy-reload"] });
     const steps = containerSteps(baseline, after);
     expect(steps.filter((s) => s.includes("proxy-keeper"))).toEqual(["delete proxy-keeper (replaced)", "create proxy-keeper"]);
     expect(steps.filter((s) => !s.includes("proxy-keeper"))).toEqual([

@@ -149,7 +149,8 @@ function mockState(type: string, name: string, inputs: Record<string, any>): Rec
             };
         case "docker:index/image:Image": {
             // The build's content stands in for the context: a "new image" is a new `imageBuilds` salt.
-            const digest = `sha256:${crypto.createHash("sha256").update(name).update(imageSalts[name] ?? "").digest("hex")}`;
+            // Build arguments count too: the served image is built FROM the app image's ID.
+            const digest = `sha256:${crypto.createHash("sha256").update(name).update(imageSalts[name] ?? "").update(JSON.stringify(inputs.build?.args ?? {})).digest("hex")}`;
             // A local image is known by its ID; a pushed one by its repository and manifest digest.
             return { ...inputs, repoDigest: inputs.skipPush === false ? `${String(inputs.imageName).replace(/:[^/:]+$/, "")}@${digest}` : digest };
         }

@@ -29,13 +29,13 @@ describe.each([1, 2, 5])("with %i replica(s)", (replicas) => {
     test("creates exactly the expected resources", () => {
         expect(run.ofType(T.key)).toHaveLength(1);
         expect(run.ofType(T.selfSigned)).toHaveLength(1);
-        expect(run.ofType(T.image)).toHaveLength(2);
+        expect(run.ofType(T.image)).toHaveLength(3);
         expect(run.ofType(T.network)).toHaveLength(2);
         expect(run.ofType(T.volume)).toHaveLength(1);
         expect(appContainers(run)).toHaveLength(replicas);
         expect(run.ofType(T.container)).toHaveLength(replicas + 6);
         const custom = run.resources.filter((r) => !r.type.startsWith("mlapi:"));
-        expect(custom).toHaveLength(1 + 1 + 2 + 2 + 1 + replicas + 6);
+        expect(custom).toHaveLength(1 + 1 + 3 + 2 + 1 + replicas + 6);
     });
 
     test("replicas are named by number and settings, share an alias, and take Docker's addresses on the internal network", () => {
@@ -181,18 +181,23 @@ describe("default stack", () => {
         expect(fs.readFileSync("nginx/Dockerfile", "utf8")).not.toMatch(/COPY[^\n]*html/);
     });
 
-    test("images are local builds from app/ and nginx/, never pushed, with no secret build args", () => {
+    test("images are local builds from app/ and nginx/, and the served image the model repository on top of the app's, never pushed, with no secret build args", () => {
         const images = run.ofType(T.image);
         expect(images.map((i) => [i.inputs.build.context, i.inputs.build.dockerfile, i.inputs.skipPush]).sort()).toEqual([
             ["app", "app/Dockerfile", true],
+            ["models", "app/models.Dockerfile", true],
             ["nginx", "nginx/Dockerfile", true],
         ]);
-        for (const image of images) expect(image.inputs.build.args).toEqual({ BASE_IMAGE: "debian:trixie-slim" });
+        const byContext = (context: string) => images.find((i) => i.inputs.build.context === context)!;
+        for (const context of ["app", "nginx"]) expect(byContext(context).inputs.build.args).toEqual({ BASE_IMAGE: "debian:trixie-slim" });
+        // FROM the app image's ID: a new app image rebuilds the served one.
+        expect(byContext("models").inputs.build.args).toEqual({ APP_IMAGE: byContext("app").state.repoDigest });
     });
 
     test("containers run the images by ID, hardened, with healthchecks, limits and log rotation", () => {
         const digestOf = (context: string) => run.ofType(T.image).find((i) => i.inputs.build.context === context)!.state.repoDigest;
-        const [appImage, proxyImage] = [digestOf("app"), digestOf("nginx")];
+        // Replicas run the served image (the app with the models).
+        const [appImage, proxyImage] = [digestOf("models"), digestOf("nginx")];
         for (const c of runningContainers(run)) {
             const isProxy = c === proxyContainer(run);
             expect(c.inputs.image).toBe(isProxy ? proxyImage : appImage);

@@ -108,7 +108,7 @@ describe("the verdict", () => {
     });
 
     test.each<[string, (f: StatusFacts) => void, RegExp]>([
-        ["a replica killed", (f) => (f.replicas[1].container = { ...f.replicas[1].container!, status: "exited", health: "unhealthy" }), /replica mlapi-dev-app-2-bbbbbbbb is exited/],
+        ["a replica killed", (f) => (f.replicas[1].container = { ...f.replicas[1].container!, status: "exited", health: "unhealthy" }), /replica mlapi-dev-app-2-bbbbbbbb is exited: run `pulumi up`, which makes it again/],
         ["a replica gone", (f) => (f.replicas[1].container = undefined), /replica mlapi-dev-app-2-bbbbbbbb does not exist/],
         ["a replica unhealthy", (f) => (f.replicas[0].container!.health = "unhealthy"), /replica mlapi-dev-app-1-aaaaaaaa is unhealthy/],
         ["a replica failing its health answer", (f) => (f.replicas[0].healthStatus = 503), /answers its health check with 503/],

@@ -52,13 +52,13 @@ describe("platform swarm", () => {
 
     test("the images are pushed to the registry with its login, the password a secret, and run by digest", () => {
         for (const image of run.ofType(T.image)) {
-            expect(image.inputs.imageName).toMatch(/^10\.231\.7\.2:5000\/mlapi-dev-(app|proxy):latest$/);
+            expect(image.inputs.imageName).toMatch(/^10\.231\.7\.2:5000\/mlapi-dev-(app|models|proxy):latest$/);
             expect(image.inputs.skipPush).toBe(false);
             expect(plain(image.inputs.registry)).toMatchObject({ server: "10.231.7.2:5000", username: "deploy" });
             expect(isSecretInput(image.inputs.registry.password) || isSecretInput(image.inputs.registry)).toBe(true);
         }
         const app = plainDeep(service(run, "app").inputs.taskSpec).containerSpec;
-        expect(app.image).toMatch(/^10\.231\.7\.2:5000\/mlapi-dev-app@sha256:[0-9a-f]{64}$/);
+        expect(app.image).toMatch(/^10\.231\.7\.2:5000\/mlapi-dev-models@sha256:[0-9a-f]{64}$/);
         expect(plainDeep(service(run, "proxy").inputs.taskSpec).containerSpec.image).toMatch(/^10\.231\.7\.2:5000\/mlapi-dev-proxy@sha256:/);
     });
 
