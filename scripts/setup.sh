@@ -34,4 +34,4 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check \
-  -r requirements-dev.txt -r app/requirements.txt -r test/security/requirements.txt -r bench/requirements.txt
+  -r requirements-dev.txt -r app/requirements.txt -r test/app/requirements.txt -r test/security/requirements.txt -r bench/requirements.txt

@@ -26,7 +26,7 @@ case "${1:-}" in
   # two local images too, so nothing of the stack is left.
   destroy)
     pulumi destroy --yes --stack "$stack"
-    docker image rm --force "mlapi-$stack-app:latest" "mlapi-$stack-proxy:latest" >/dev/null 2>&1 || true ;;
+    docker image rm --force "mlapi-$stack-models:latest" "mlapi-$stack-app:latest" "mlapi-$stack-proxy:latest" >/dev/null 2>&1 || true ;;
   url)     pulumi stack output url --stack "$stack" ;;
   *)       echo "usage: scripts/stack.sh up|destroy|url" >&2; exit 2 ;;
 esac

@@ -12,15 +12,17 @@
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { assess } from "../../scripts/lib/statusReport";
 import { formatReport, runSmoke, trustAnchor } from "../../scripts/smoke";
 import { gatherFacts } from "../../scripts/status";
-import { freePort } from "../e2e/harness";
+import { freePort, PROJECT_ROOT } from "../e2e/harness";
+import { EngineEvent, restartEngine } from "../support/engineRestart";
 import { freeSubnet } from "../support/docker";
 import { PROJECT, refreshDrift, scratchStack, ScratchStack, upReporting, whyNoEngine } from "../support/engineStack";
-import { request } from "../support/http";
+import { postJson, request } from "../support/http";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 
 const skipReason = whyNoEngine();
@@ -313,6 +315,66 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         await stack.preview({ expectNoChanges: true, color: "never" });
     });
 
+    test("a user's model repository (a Pipeline, a forest, XGBoost, LightGBM, the tutorial's trees) replaces the built-in one, keeping every request; each model answers on /api/v1 and through a real Open Inference Protocol client", async () => {
+        const repository = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-examples-"));
+        try {
+            const made = spawnSync(path.join(PROJECT_ROOT, ".venv", "bin", "python"), ["-m", "training.examples", "--out", repository], { cwd: path.join(PROJECT_ROOT, "app"), encoding: "utf8" });
+            expect([made.status, made.stderr]).toEqual([0, expect.any(String)]);
+            await stack.setConfig(`${PROJECT}:modelRepository`, { value: repository });
+            keptServing(await upUnderLoad("a user's model repository"));
+            const out = await outputs();
+            const cards = fs.readdirSync(repository).sort().map((name) => JSON.parse(fs.readFileSync(path.join(repository, name, "model.json"), "utf8")));
+            expect(out.models).toEqual(cards.map((card) => `${card.name} ${card.version}`));
+            for (const card of cards) {
+                const record = Object.fromEntries(card.inputs.map((f: any) => [f.name, f.example]));
+                const answer = await postJson(`${out.url}api/v1/models/${card.name}/predictions`, record, { ca: trustAnchor(out) });
+                expect([card.name, answer.status]).toEqual([card.name, 200]);
+                expect(answer.json()).toMatchObject({ model: card.name, model_version: card.version });
+            }
+            const ca = path.join(repository, "..", `${path.basename(repository)}-ca.pem`);
+            fs.writeFileSync(ca, trustAnchor(out) ?? String(out.certificatePem));
+            const client = spawnSync(path.join(PROJECT_ROOT, ".venv", "bin", "python"), [path.join(PROJECT_ROOT, "test", "clients", "oip_client.py"), `127.0.0.1:${httpsPort}`, ca, repository], { encoding: "utf8" });
+            fs.rmSync(ca, { force: true });
+            console.log(`tritonclient over HTTPS:\n${client.stdout}${client.stderr}`);
+            expect([client.status, client.stderr]).toEqual([0, ""]);
+            expect(client.stdout.trim().split("\n").map((line) => JSON.parse(line).model)).toEqual(cards.map((card) => card.name));
+            await stack.preview({ expectNoChanges: true, color: "never" });
+        } finally {
+            fs.rmSync(repository, { recursive: true, force: true });
+        }
+    });
+
+    test.each<[EngineEvent]>([["graceful"], ["crash"], ["reboot"]])("the Docker engine %s: the stack serves again by itself within 30 s, and `pulumi up` then finds it whole", async (event) => {
+        const out = await outputs();
+        const loads = (["http1-resend", "http2"] as const).map((client) =>
+            startPacedLoad({ url: String(out.url), ca: trustAnchor(out), connections: 2, ratePerSecond: 20, maxSeconds: 300, client }),
+        );
+        let recovery = Number.NaN;
+        try {
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+            const restart = await restartEngine(event);
+            const deadline = restart.answeringAt + 120_000;
+            for (let streak = 0, first = 0; streak < 5 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+                const at = Date.now();
+                const ok = await postJson(`${out.url}api/v1/models/decision-tree-classifier/predictions`, { monthly_fee: 60, customer_age: 30, support_calls: 1 }, { ca: trustAnchor(out), timeoutMs: 2000 })
+                    .then((r) => r.status === 200)
+                    .catch(() => false);
+                streak = ok ? streak + 1 : 0;
+                if (streak === 1) first = at;
+                if (streak === 5) recovery = (first - restart.answeringAt) / 1000;
+            }
+            timings.push(`engine ${event}: down ${((restart.answeringAt - restart.stoppedAt) / 1000).toFixed(1)} s, serving again ${recovery.toFixed(1)} s after it answered`);
+        } finally {
+            for (const report of await Promise.all(loads.map((load) => load.stop()))) traffic.push(formatTraffic(`engine ${event}`, report));
+        }
+        expect(recovery).toBeLessThan(30);
+        // What a refreshing `pulumi up` (Pulumi.yaml) finds and does after the event.
+        const { seconds, warnings } = await up();
+        timings.push(`up after engine ${event}: ${seconds.toFixed(1)} s`);
+        expect(warnings).toEqual([]);
+        await smoke();
+    });
+
     test("`pulumi destroy` leaves nothing of the stack (with the images `npm run destroy` removes)", async () => {
         const started = Date.now();
         await stack.destroy({ color: "never" });
@@ -320,8 +382,8 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         timings.push(`destroy: ${((Date.now() - started) / 1000).toFixed(1)} s`);
         // docker.Image never deletes what it built (provider behaviour), so
         // these two are all that is left, and `npm run destroy` removes them.
-        expect(leftovers(prefix).sort()).toEqual([`image ${prefix}app:latest`, `image ${prefix}proxy:latest`]);
-        execFileSync("docker", ["image", "rm", "--force", `${prefix}app:latest`, `${prefix}proxy:latest`], { stdio: "ignore" });
+        expect(leftovers(prefix).sort()).toEqual([`image ${prefix}app:latest`, `image ${prefix}models:latest`, `image ${prefix}proxy:latest`]);
+        execFileSync("docker", ["image", "rm", "--force", `${prefix}models:latest`, `${prefix}app:latest`, `${prefix}proxy:latest`], { stdio: "ignore" });
         expect(leftovers(prefix)).toEqual([]);
     });
 });

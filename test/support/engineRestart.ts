@@ -91,6 +91,8 @@ export async function restartEngine(event: EngineEvent): Promise<EngineRestart> 
     }
     // A graceful stop waits for the containers' stop timeouts (Nginx drains, Gunicorn finishes).
     await waitUntil("dockerd still runs", () => gone(pid), 90);
+    // A new dockerd takes a containerd it finds still alive for its own and waits on it in vain.
+    await waitUntil("the engine's containerd still runs", () => containerd.every(gone), 30);
     const log = fs.openSync("/tmp/dockerd.log", "a");
     const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
     child.unref();

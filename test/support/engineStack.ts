@@ -11,7 +11,7 @@ import { EngineEvent, LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 const PROJECT_ROOT = path.resolve(__dirname, "../..");
 export const PROJECT = "https-ml-api";
 /** What the program is made of: copied into the scratch project (node_modules is linked). */
-const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "app", "nginx"];
+const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "app", "nginx", "models"];
 
 /** Why a real-engine suite cannot run here, or undefined when it can. */
 export function whyNoEngine(): string | undefined {
