@@ -55,9 +55,14 @@ export const PROXY_CONTEXT = "nginx";
 /** The served image's Dockerfile: FROM the app image, COPY the repository. */
 export const MODELS_DOCKERFILE = "app/models.Dockerfile";
 
-/** The served image's build: the repository folder is the context, the app image its base. */
-export function modelsImageBuild(repository: string, appImage: pulumi.Input<string>, platform: string): docker.types.input.DockerBuild {
-    return { context: repository, dockerfile: MODELS_DOCKERFILE, platform, args: { APP_IMAGE: appImage } };
+/**
+ * The served image's build: the repository folder is the context, the app
+ * image its base, by name (BuildKit reads a bare image ID in FROM as a Docker
+ * Hub repository), with the app image's ID as a label, so a new app image
+ * changes the build and rebuilds this one on top of it.
+ */
+export function modelsImageBuild(repository: string, appImage: { name: pulumi.Input<string>; id: pulumi.Input<string> }, platform: string): docker.types.input.DockerBuild {
+    return { context: repository, dockerfile: MODELS_DOCKERFILE, platform, args: { APP_IMAGE: appImage.name, APP_IMAGE_ID: appImage.id } };
 }
 
 export class ServiceImages extends pulumi.ComponentResource {
@@ -87,7 +92,7 @@ export class ServiceImages extends pulumi.ComponentResource {
             );
         // Only the app's build downloads over HTTPS (pip); Nginx's uses apt.
         const app = build("app", imageBuild(APP_CONTEXT, args.baseImage, args.platform, args.buildCaCertPem));
-        const served = build("models", modelsImageBuild(args.modelRepository, app.repoDigest, args.platform));
+        const served = build("models", modelsImageBuild(args.modelRepository, { name: app.imageName, id: app.repoDigest }, args.platform));
         const proxy = build("proxy", imageBuild(PROXY_CONTEXT, args.baseImage, args.platform));
         this.appImageId = app.repoDigest;
         this.servedImageId = served.repoDigest;

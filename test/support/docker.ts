@@ -266,7 +266,7 @@ export async function buildTestImages(): Promise<number> {
 
 /** The served image of a repository on top of a runtime image, as ServiceImages builds it. */
 export async function buildServedImage(tag: string, runtimeImage: string, repository: string): Promise<void> {
-    const build = modelsImageBuild(repository, runtimeImage, testBuildSettings().imagePlatform);
+    const build = modelsImageBuild(repository, { name: runtimeImage, id: inspect("image", runtimeImage).Id }, testBuildSettings().imagePlatform);
     await dockerAsync(["build", "--tag", tag, "--file", String(build.dockerfile), "--platform", String(build.platform), ...Object.entries(build.args as Record<string, string>).map(([k, v]) => `--build-arg=${k}=${v}`), String(build.context)], { cwd: PROJECT_ROOT });
 }
 

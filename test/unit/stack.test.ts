@@ -190,8 +190,8 @@ describe("default stack", () => {
         ]);
         const byContext = (context: string) => images.find((i) => i.inputs.build.context === context)!;
         for (const context of ["app", "nginx"]) expect(byContext(context).inputs.build.args).toEqual({ BASE_IMAGE: "debian:trixie-slim" });
-        // FROM the app image's ID: a new app image rebuilds the served one.
-        expect(byContext("models").inputs.build.args).toEqual({ APP_IMAGE: byContext("app").state.repoDigest });
+        // FROM the app image, by name; its ID as a label: a new app image rebuilds the served one.
+        expect(byContext("models").inputs.build.args).toEqual({ APP_IMAGE: byContext("app").inputs.imageName, APP_IMAGE_ID: byContext("app").state.repoDigest });
     });
 
     test("containers run the images by ID, hardened, with healthchecks, limits and log rotation", () => {
