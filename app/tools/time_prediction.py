@@ -1,9 +1,9 @@
 """Measure the in-process cost of one prediction with the seed payloads.
 
-    cd app && python -m training.train --out /tmp/models
-    python tools/time_prediction.py --model-dir /tmp/models
+    cd app && python tools/time_prediction.py --model-dir ../models
 
-Prints microseconds per call (best of 5 runs) for validation + tree walk,
+Prints microseconds per call (best of 5 runs) for validation + prediction
+(and ONNX Runtime's session.run alone),
 and for a whole request through Flask's test client (JSON parsing, routing,
 response serialisation; no network, no Gunicorn).
 
@@ -73,18 +73,20 @@ def main(argv=None):
 
 def time_model(client, model, payload, number):
     body = json.dumps(payload).encode()
-    features = model.schema.features_of_records([payload], False)[0][0]
+    rows, _ = model.schema.parse_records([payload], False)
+    feeds = model.feeds(rows)
+    outputs = list(model.card.outputs.values())
 
     def validate_and_predict():
-        rows, _ = model.schema.features_of_records([payload], False)
-        return model.result(rows[0])
+        parsed, _ = model.schema.parse_records([payload], False)
+        return model.results(parsed)
 
     def request():
         return client.post(model.endpoint, data=body, content_type="application/json")
 
     return (
         f"{model.name}: validate+predict {microseconds_per_call(validate_and_predict, number):.1f} us"
-        f" (tree walk {microseconds_per_call(lambda: model.tree.predict(features), number):.1f} us),"
+        f" (ONNX Runtime session.run {microseconds_per_call(lambda: model.session.run(outputs, feeds), number):.1f} us),"
         f" Flask request {microseconds_per_call(request, number // 20):.0f} us"
     )
 

@@ -68,7 +68,7 @@ export class SwarmAppService extends pulumi.ComponentResource {
         // Internal: the tasks have no route out, and only services attached
         // to it (the proxy) reach them. Not IPsec-encrypted: Docker adds the
         // VXLAN ID it picked to the options, which the provider then reads as
-        // a change forcing a new network (README, "Swarm mode"). The gateway
+        // a change forcing a new network (docs/swarm.md). The gateway
         // is Docker's own choice, given so that a refresh reads back no change.
         this.network = new docker.Network(
             `${name}-net`,

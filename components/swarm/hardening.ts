@@ -1,5 +1,5 @@
 // The containers' hardening (hardening.ts) as a Swarm task takes it. What a
-// service spec of the docker provider cannot carry is listed, so the README
+// service spec of the docker provider cannot carry is listed, so docs/swarm.md
 // and the tests say the same: no-new-privileges (Swarm has it from Docker
 // API 1.46 on, the provider has no field), the process limit (no ulimits in
 // the provider's service spec), the swap limit (Swarm sets memory only) and
