@@ -21,14 +21,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The tests start their own Nginx; the package's service must not hold ports.
-systemctl disable --now nginx >/dev/null 2>&1 || true
-# Likewise the registry's (port 5000): the swarm tests run their own.
-systemctl disable --now docker-registry >/dev/null 2>&1 || true
+# Installing nginx and docker-registry starts their services (ports 80 and
+# 5000). The tests use ports of their own, but on a CI machine nothing else
+# needs them: only there are they switched off.
+if [ "${CI:-}" = "true" ]; then
+  systemctl disable --now nginx docker-registry >/dev/null 2>&1 || true
+fi
 
 source scripts/node-env.sh
 echo "setup: node $(node --version)" >&2
-npm ci --no-audit --no-fund --loglevel=error
+# Again only when package-lock.json changed since the last install.
+[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv

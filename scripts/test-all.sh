@@ -5,6 +5,22 @@
 # code is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+# One command on a fresh machine: install what the tests need (Debian
+# packages, Node 22, npm and Python packages), start the Docker engine and
+# make the base image if missing. The Docker suites then fail, naming the
+# reason, rather than skip, when Docker cannot run (REQUIRE_DOCKER=0 and
+# REQUIRE_SWARM=0 let them skip instead).
+bash scripts/setup.sh || { echo "test-all: scripts/setup.sh failed (it installs as root on Debian)" >&2; exit 1; }
+bash scripts/ensure-docker.sh || echo "test-all: no Docker engine; the Docker suites will say why they fail" >&2
+export REQUIRE_DOCKER="${REQUIRE_DOCKER:-1}" REQUIRE_SWARM="${REQUIRE_SWARM:-1}"
+# Where the network intercepts TLS with locally added CAs, pip inside the app
+# image build must trust them too (the stack's buildCaCertFile setting).
+if [ -z "${MLAPI_BUILD_CA_CERT_FILE:-}" ] && compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p build
+  cat /usr/local/share/ca-certificates/*.crt > build/build-ca.pem
+  export MLAPI_BUILD_CA_CERT_FILE="$PWD/build/build-ca.pem"
+fi
 source scripts/node-env.sh
 
 results=build/test-results
