@@ -49,8 +49,6 @@ export interface ServedModel {
     classes?: (string | number)[];
     /** Size of the ONNX file. */
     bytes: number;
-    /** SHA-256 of model.json as read, so that a card edit changes the digest. */
-    cardSha256: string;
 }
 
 export class ModelRepositoryError extends RunError {
@@ -90,14 +88,6 @@ export function readModelRepository(dir: string): ServedModel[] {
     }
     if (problems.length) throw new ModelRepositoryError(dir, problems);
     return models;
-}
-
-/** A digest of what the repository serves: names, versions, cards and ONNX files, in order. */
-export function modelRepositoryDigest(models: ServedModel[]): string {
-    const hash = crypto.createHash("sha256");
-    // One JSON line per model: no two different lists hash the same text.
-    for (const model of models) hash.update(JSON.stringify([model.name, model.version, model.cardSha256, model.sha256]) + "\n");
-    return hash.digest("hex");
 }
 
 /** One model folder: its checked ServedModel, or undefined with its problems added to `problems`. */
@@ -170,7 +160,6 @@ function readModel(folder: string, allFolders: string[], problems: string[]): Se
         inputs: card.inputs,
         ...(card.classes ? { classes: card.classes } : {}),
         bytes: content.length,
-        cardSha256: crypto.createHash("sha256").update(cardBytes).digest("hex"),
     };
 }
 

@@ -154,6 +154,28 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         expect(leftovers(prefix)).toEqual([]);
     });
 
+    test("a bad model repository stops `pulumi preview` naming the model, the file and the problem, before anything exists", async () => {
+        const repository = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-bad-repo-"));
+        try {
+            fs.cpSync(path.join(PROJECT_ROOT, "models"), repository, { recursive: true });
+            const card = path.join(repository, "decision-tree-classifier", "model.json");
+            fs.writeFileSync(card, JSON.stringify({ ...JSON.parse(fs.readFileSync(card, "utf8")), version: "1 beta" }));
+            fs.appendFileSync(path.join(repository, "decision-tree-regressor", "model.onnx"), "x");
+            await stack.setConfig(`${PROJECT}:modelRepository`, { value: repository });
+            const failure = await stack.preview({ color: "never" }).then(
+                () => undefined,
+                (error: Error) => String(error),
+            );
+            expect(failure).toMatch(/decision-tree-classifier\/model\.json: version/);
+            expect(failure).toMatch(/decision-tree-regressor\/model\.onnx: .*SHA-256|decision-tree-regressor\/model\.onnx: .*sha256/i);
+            expect(failure).not.toMatch(/unhandled exception|\n\s+at .*\(.*\.ts:\d+:\d+\)/);
+        } finally {
+            await stack.removeConfig(`${PROJECT}:modelRepository`);
+            fs.rmSync(repository, { recursive: true, force: true });
+        }
+        expect(leftovers(prefix)).toEqual([]);
+    });
+
     test("`pulumi up` from nothing deploys the default stack and prints no warning", async () => {
         const { seconds, warnings } = await up();
         timings.push(`up from nothing: ${seconds.toFixed(1)} s`);
