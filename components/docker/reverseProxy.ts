@@ -135,8 +135,10 @@ export function keeperArgs<T>(args: { name: string; imageId: T; holderName: stri
         command: ["python3", "-m", "mlapi.keeper", args.holderName, KEEPER_SOCKET],
         networkMode: "none",
         mounts: [{ type: "bind", source: args.engineSocket, target: KEEPER_SOCKET }],
-        // The app image's healthcheck asks the API, which the keeper does not serve.
-        healthcheck: { tests: ["NONE"] },
+        // The app image's healthcheck asks the API, which the keeper does not
+        // serve. Docker fills a zero timing from the image's HEALTHCHECK and
+        // reads it back so: every one is given, or each refresh finds drift.
+        healthcheck: { tests: ["NONE"], interval: "30s", timeout: "5s", startPeriod: "5s", retries: 1 },
         labels: [{ label: "mlapi.role", value: "proxy-keeper" }],
         ...hardenedContainerArgs(keeperHardening()),
     };

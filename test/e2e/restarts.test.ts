@@ -5,7 +5,9 @@
 // and the stack must serve again by itself, within 30 s of the engine
 // answering, with every one of its containers running. Each event runs
 // twice: the engine starts containers in no fixed order, so one lucky
-// restart proves nothing.
+// restart proves nothing. The replay pins each replica's address (as the
+// mocks gave it); a real engine may hand the replicas other addresses after
+// a restart, which the real-engine suite measures (test/engine/engine.test.ts).
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import { buildTestImages, dockerSuite, freeSubnet, TEST_IMAGES } from "../support/docker";

@@ -263,7 +263,7 @@ describe("default stack", () => {
             command: ["python3", "-m", "mlapi.keeper", portHolder(run).inputs.name, "/run/docker.sock"],
             networkMode: "none",
             mounts: [{ type: "bind", source: "/var/run/docker.sock", target: "/run/docker.sock" }],
-            healthcheck: { tests: ["NONE"] },
+            healthcheck: { tests: ["NONE"], interval: "30s", timeout: "5s", startPeriod: "5s", retries: 1 },
             user: "0:0",
             readOnly: true,
             capabilities: { drops: ["ALL"] },
