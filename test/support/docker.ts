@@ -196,7 +196,8 @@ export function* tarFiles(archive: Buffer): Generator<TarFile> {
  * config (env, labels, build history), as `docker save` exports them.
  * Returns one line per finding, empty when the image is clean.
  */
-export function findInImage(image: string, needles: string[]): string[] {
+/** Finds each needle (a string, or a pattern matched against the file read as Latin-1) in every file of an image. */
+export function findInImage(image: string, needles: (string | RegExp)[]): string[] {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-image-scan-"));
     try {
         const saved = path.join(dir, "image.tar");
@@ -213,7 +214,11 @@ export function findInImage(image: string, needles: string[]): string[] {
         const [manifest] = JSON.parse(content("manifest.json").toString("utf8")) as { Config: string; Layers: string[] }[];
         const findings: string[] = [];
         const search = (where: string, data: Buffer) => {
-            for (const needle of needles) if (data.includes(needle)) findings.push(`${where} contains ${JSON.stringify(needle.slice(0, 40))}`);
+            let text: string | undefined;
+            for (const needle of needles) {
+                const found = typeof needle === "string" ? data.includes(needle) : needle.test((text ??= data.toString("latin1")));
+                if (found) findings.push(`${where} contains ${typeof needle === "string" ? JSON.stringify(needle.slice(0, 40)) : needle}`);
+            }
         };
         search(`image config ${manifest.Config}`, content(manifest.Config));
         for (const layerPath of manifest.Layers) {
