@@ -1,15 +1,17 @@
 """Train the tutorial baseline's models: scikit-learn estimators pickled with joblib.
 
-    python bench/tutorial/train_models.py --out DIR [--model-dir build/models]
+    python bench/tutorial/train_models.py --out DIR [--model-dir models]
 
 The tutorial serves pickled scikit-learn models (joblib) and label encoders.
 This script trains them with the project's own training code (same synthetic
 data, same split, same hyper-parameters and seed), but fits each estimator on
 a pandas DataFrame with named columns, as a notebook would, so that
 scikit-learn checks the feature names on every prediction. It then proves
-the baseline answers exactly what the project's API answers: every held-out
-record goes through the baseline's request path (api.py) and through the
-project's exported tree (mlapi), and the two must agree.
+the baseline answers what the project's API answers: every held-out record
+goes through the baseline's request path (api.py) and through the project's
+model repository (mlapi, ONNX Runtime), and the two must agree: the class
+exactly, the regressor's value within float32 rounding (the ONNX trees
+compute in float32, as the project's training checks them).
 
 Runs from anywhere; needs app/ on sys.path (added here) and pandas.
 """
@@ -29,6 +31,7 @@ from sklearn.preprocessing import LabelEncoder  # noqa: E402
 
 from mlapi.registry import load_models  # noqa: E402
 from training.generate_data import generate_all  # noqa: E402
+from training.repository import VerificationError, compare_predictions  # noqa: E402
 from training.train import CLASSIFIER, REGRESSOR, fit  # noqa: E402
 
 CLASSIFIER_COLUMNS = ["monthly_fee", "customer_age", "support_calls"]
@@ -70,12 +73,16 @@ def verify(out_dir, model_dir, trained, limit):
         for index in fitted.test_rows[:limit]:
             record = records[int(index)]
             answer = client.post(f"/api/v1/models/{name}/predictions", json=record).get_json()
-            rows, problems = model.schema.features_of_records([record], False)
+            rows, problems = model.schema.parse_records([record], False)
             if problems:
                 raise SystemExit(f"{name}: held-out record {record} rejected by mlapi: {problems}")
-            expected = model.result(rows[0])[model.result_key]
-            if answer != {model.result_key: expected}:
+            expected = model.results(rows)[0][model.result_key]
+            if set(answer) != {model.result_key}:
                 raise SystemExit(f"{name}: baseline answered {answer} for {record}, mlapi {expected!r}")
+            try:
+                compare_predictions(model.task, [answer[model.result_key]], [expected], name)
+            except VerificationError:
+                raise SystemExit(f"{name}: baseline answered {answer} for {record}, mlapi {expected!r}") from None
             checked += 1
     return checked
 
@@ -83,7 +90,7 @@ def verify(out_dir, model_dir, trained, limit):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="directory for the joblib files")
-    parser.add_argument("--model-dir", default=os.path.join(PROJECT_ROOT, "build", "models"), help="mlapi model directory to compare with")
+    parser.add_argument("--model-dir", default=os.path.join(PROJECT_ROOT, "models"), help="mlapi model repository to compare with")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--verify-records", type=int, default=300, help="held-out records checked per model")
     args = parser.parse_args(argv)
