@@ -224,6 +224,12 @@ def worker_exit(server, worker):
     # whose clean-up would fail later.
     logging.shutdown()
     del logging._handlerList[:]
+    # Then leave at once: ONNX Runtime's exit handlers hang in a forked
+    # worker until the master kills it at graceful_timeout (measured: every
+    # stop took 20 s). The master cleans up after its workers (child_exit).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 timeout = 30
 graceful_timeout = 20

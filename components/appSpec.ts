@@ -67,8 +67,12 @@ export const APP_HEALTHCHECK = {
     retries: 3,
 };
 
-/** A replica as the proxy reaches it: its container name and its address on the app network. */
+/**
+ * A replica as the proxy reaches it: by its container name, which the
+ * engine's DNS resolves on the app network. Not by address: the engine hands
+ * out new addresses when it restarts the containers (an engine restart, a
+ * reboot), and a config of addresses would then point at the wrong replicas.
+ */
 export interface ReplicaEndpoint {
     name: string;
-    address: string;
 }

@@ -89,12 +89,12 @@ function imageNginxInput(args: { serverNames: string[]; publicHttpsPort: number;
 export function containerNginxConfig(args: { serverNames: string[]; replicas: ReplicaEndpoint[]; appSubnet: string; publicHttpsPort: number; limits: NginxLimits }): string {
     return renderNginxConfig({
         ...imageNginxInput(args),
-        upstreams: args.replicas.map((r) => `${r.address}:${APP_PORT}`),
+        upstreams: args.replicas.map((r) => `${r.name}:${APP_PORT}`),
         operator: {
             port: PROXY_OPERATOR_PORT,
             deniedNetworks: [args.appSubnet],
             nginxExporter: PROXY_EXPORTER_ADDRESS,
-            replicas: args.replicas.map((r) => ({ name: r.name, api: `${r.address}:${APP_PORT}`, metrics: `${r.address}:${APP_METRICS_PORT}` })),
+            replicas: args.replicas.map((r) => ({ name: r.name, api: `${r.name}:${APP_PORT}`, metrics: `${r.name}:${APP_METRICS_PORT}` })),
         },
     });
 }

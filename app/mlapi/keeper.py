@@ -12,7 +12,13 @@ socket, the keeper's only connection: it has no network) and mends both:
 
 - a dependant that is not running, has a restart policy, and records a start
   error is started again, once the holder runs;
-- a dependant running since before the holder's last start is restarted.
+- a dependant running since before the holder's last start is restarted;
+- Nginx reloads (SIGHUP, graceful) once a replica runs at an address other
+  than the one it had: the engine hands out new addresses when it restarts
+  a container, and Nginx resolves the replicas' names only when it loads its
+  config. It waits until every replica runs, so that every name resolves
+  (at most RELOAD_WAIT_TICKS: a replica stopped for good must not hold the
+  others back).
 
 It changes nothing else: a container stopped by hand or by ``pulumi up``
 (a clean exit, no start error) is left alone, and so is every container of
@@ -31,6 +37,11 @@ import urllib.parse
 DEFAULT_SOCKET = "/run/docker.sock"
 INTERVAL_SECONDS = 1.0
 RESTART_POLICIES = {"always", "unless-stopped", "on-failure"}
+# The labels the stack gives Nginx and the replicas (components/docker).
+ROLE_LABEL = "mlapi.role"
+PROXY_ROLE = "proxy"
+REPLICA_ROLE = "app"
+RELOAD_WAIT_TICKS = 30
 
 
 class EngineConnection(http.client.HTTPConnection):
@@ -92,28 +103,91 @@ def repairs(holder, dependants):
     return actions
 
 
+class ReplicaAddresses:
+    """The replicas' addresses as Nginx last resolved them, so the keeper knows when a reload is due."""
+
+    def __init__(self):
+        self.known = None
+        self.pending = False
+        self.waited = 0
+
+    def observe(self, proxies, replicas, started=None):
+        """Takes the running proxies and every replica (a /containers/json entry each); True when Nginx should reload now.
+
+        The first time, ``started`` gives each running container's StartedAt
+        (see started_at), by ID: a replica that started after Nginx may run
+        at an address Nginx never resolved.
+        """
+        addresses = {r["Id"]: address_of(r) for r in replicas if r.get("State") == "running"}
+        if self.known is None:
+            started = started or {}
+            proxy_starts = [started[p["Id"]] for p in proxies if p["Id"] in started]
+            self.pending = bool(proxy_starts) and any(started.get(i, ("",)) > min(proxy_starts) for i in addresses)
+            self.known = {}
+        for replica_id, address in addresses.items():
+            if replica_id in self.known and self.known[replica_id] != address:
+                self.pending = True
+            self.known[replica_id] = address
+        listed = {r["Id"] for r in replicas}
+        self.known = {i: a for i, a in self.known.items() if i in listed}
+        if not self.pending or not proxies:
+            return False
+        if all(r.get("State") == "running" for r in replicas) or self.waited >= RELOAD_WAIT_TICKS:
+            self.pending, self.waited = False, 0
+            return True
+        self.waited += 1
+        return False
+
+
+def address_of(listed):
+    """A listed container's addresses on its networks, as one comparable value."""
+    networks = (listed.get("NetworkSettings") or {}).get("Networks") or {}
+    return tuple(sorted((name, (n or {}).get("IPAddress", "")) for name, n in networks.items()))
+
+
 def network_modes(holder):
     """The NetworkMode values that mean 'in this holder's namespace': by ID or by name."""
     return {f"container:{holder['Id']}", f"container:{holder['Name'].lstrip('/')}"}
 
 
-def tick(engine, holder_name, log):
+def tick(engine, holder_name, log, addresses=None):
     holder = engine.inspect(holder_name)
     if not holder or not holder["State"].get("Running"):
         return []
     modes = network_modes(holder)
-    listed = [c for c in engine.containers() if (c.get("HostConfig") or {}).get("NetworkMode") in modes]
+    everything = engine.containers()
+    listed = [c for c in everything if (c.get("HostConfig") or {}).get("NetworkMode") in modes]
     dependants = [inspected for inspected in (engine.inspect(c["Id"]) for c in listed) if inspected]
     done = []
     for action, container in repairs(holder, dependants):
         name = container["Name"].lstrip("/")
         reason = container["State"].get("Error") or "it joined the holder's namespace before the holder's last start"
         path = f"/containers/{container['Id']}/{action}" + ("?t=10" if action == "restart" else "")
-        status, body = engine.call("POST", path)
-        outcome = "ok" if status in (204, 304) else f"failed: {status} {(body or {}).get('message', '')}".strip()
-        log(f"keeper: {action} {name} ({reason}): {outcome}")
-        done.append((action, name, status))
+        done.append(act(engine, log, action, name, path, reason))
+    if addresses is not None:
+        networks = set(((holder.get("NetworkSettings") or {}).get("Networks") or {}))
+        proxies = [c for c in listed if role(c) == PROXY_ROLE and c.get("State") == "running"]
+        replicas = [c for c in everything if role(c) == REPLICA_ROLE and networks & set(((c.get("NetworkSettings") or {}).get("Networks") or {}))]
+        started = None
+        if addresses.known is None:
+            inspected = (engine.inspect(c["Id"]) for c in proxies + replicas if c.get("State") == "running")
+            started = {c["Id"]: started_at(c["State"]) for c in inspected if c}
+        if addresses.observe(proxies, replicas, started):
+            for proxy in proxies:
+                name = (proxy.get("Names") or [proxy["Id"]])[0].lstrip("/")
+                done.append(act(engine, log, "reload", name, f"/containers/{proxy['Id']}/kill?signal=HUP", "a replica runs at a new address"))
     return done
+
+
+def role(listed):
+    return (listed.get("Labels") or {}).get(ROLE_LABEL)
+
+
+def act(engine, log, action, name, path, reason):
+    status, body = engine.call("POST", path)
+    outcome = "ok" if status in (204, 304) else f"failed: {status} {(body or {}).get('message', '')}".strip()
+    log(f"keeper: {action} {name} ({reason}): {outcome}")
+    return action, name, status
 
 
 def main(argv=None):
@@ -128,9 +202,10 @@ def main(argv=None):
         print(line, file=sys.stderr, flush=True)
 
     log(f"keeper: watching the containers in {holder_name}'s network namespace")
+    addresses = ReplicaAddresses()
     while True:
         try:
-            tick(engine, holder_name, log)
+            tick(engine, holder_name, log, addresses)
         except (OSError, http.client.HTTPException, ValueError) as error:
             # The engine restarting, or not answering yet: ask again next time.
             log(f"keeper: engine not answering ({error!r})")

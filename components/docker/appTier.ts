@@ -25,18 +25,11 @@ export function replicaName(namePrefix: string, index: number, spec: unknown): s
     return `${namePrefix}-app-${index + 1}-${settingsDigest(spec)}`;
 }
 
-/** A replica's address on the app network, from the addresses Docker gave the container. */
-export function appNetworkAddress(networkDatas: { networkName: string; ipAddress: string }[], networkName: string): string {
-    const address = networkDatas.find((n) => n.networkName === networkName)?.ipAddress;
-    if (!address) throw new pulumi.RunError(`the replica has no address on network ${networkName} (it reported ${JSON.stringify(networkDatas)})`);
-    return address;
-}
-
 export class AppTier extends pulumi.ComponentResource {
     readonly network: docker.Network;
     readonly containers: docker.Container[];
     readonly containerNames: pulumi.Output<string[]>;
-    /** Each replica's name and address, for the proxy's config: known once the replicas run. */
+    /** Each replica as the proxy's config names it: known once the replicas run. */
     readonly endpoints: pulumi.Output<ReplicaEndpoint[]>;
 
     constructor(name: string, args: AppTierArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -83,11 +76,7 @@ export class AppTier extends pulumi.ComponentResource {
             this.containers.push(container);
         }
         this.containerNames = pulumi.all(this.containers.map((c) => c.name));
-        this.endpoints = pulumi.all(
-            this.containers.map((c) =>
-                pulumi.all([c.name, c.networkDatas, this.network.name]).apply(([containerName, datas, network]) => ({ name: containerName, address: appNetworkAddress(datas, network) })),
-            ),
-        );
+        this.endpoints = pulumi.all(this.containers.map((c) => c.name.apply((containerName) => ({ name: containerName }))));
         this.registerOutputs({ containerNames: this.containerNames, endpoints: this.endpoints });
     }
 }

@@ -10,7 +10,9 @@
 // The engine restarts containers in no order and never retries one that
 // failed to join the holder's namespace, so a keeper (mlapi.keeper, from the
 // app image, with the engine's socket and no network) starts Nginx and the
-// exporter again once the holder runs after an engine restart or a reboot.
+// exporter again once the holder runs after an engine restart or a reboot,
+// and reloads Nginx when the engine gives a replica a new address (the
+// config names replicas, which Nginx resolves when it loads it).
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DROPPED_CAPABILITIES, Hardening, LOG_OPTIONS, SECURITY_OPTIONS, hardenedContainerArgs } from "../hardening";
@@ -84,9 +86,11 @@ function oneShot(user: string, memoryMb: number, addedCapabilities: string[] = [
  * reads them from; `nginx -t` checks them, and only then are they renamed into
  * the volume. It runs as root, the owner of the volume's files, with one
  * capability: CHOWN, because `nginx -t` run by root hands its temp
- * directories (in this container's own /tmp) to the worker user.
+ * directories (in this container's own /tmp) to the worker user. It is on
+ * the app network, where the engine's DNS resolves the replicas' names the
+ * config lists, as `nginx -t` must.
  */
-export function installStepArgs<T>(args: { name: string; imageId: T; volume: T; digest: T; memoryMb: number }) {
+export function installStepArgs<T>(args: { name: string; imageId: T; volume: T; digest: T; appNetwork: T; memoryMb: number }) {
     return {
         name: args.name,
         image: args.imageId,
@@ -94,6 +98,7 @@ export function installStepArgs<T>(args: { name: string; imageId: T; volume: T; 
         mounts: [{ type: "volume", source: args.volume, target: PROXY_INSTALL_DIR }],
         labels: [{ label: "mlapi.role", value: "proxy-install" }],
         ...oneShot("0:0", args.memoryMb, ["CAP_CHOWN"]),
+        networkMode: args.appNetwork,
     };
 }
 
@@ -197,7 +202,7 @@ export class ReverseProxy extends pulumi.ComponentResource {
         const install = new docker.Container(
             `${name}-install`,
             {
-                ...installStepArgs<pulumi.Input<string>>({ name: `${args.namePrefix}-proxy-install`, imageId: args.imageId, volume: deployVolume.name, digest: args.filesDigest, memoryMb: 64 }),
+                ...installStepArgs<pulumi.Input<string>>({ name: `${args.namePrefix}-proxy-install`, imageId: args.imageId, volume: deployVolume.name, digest: args.filesDigest, appNetwork: args.appNetworkName, memoryMb: 64 }),
                 uploads: args.uploads,
             },
             { parent: this, deleteBeforeReplace: true, dependsOn: args.upstreamResources },

@@ -77,7 +77,7 @@ withDocker.describe("the stack's images on a real Docker engine", () => {
     const proxyConfigFor = (maxBodyKb: number) =>
         containerNginxConfig({
             serverNames: [...DEFAULTS.certDnsNames, ...DEFAULTS.certIpAddresses],
-            replicas: replicas.map((replica) => ({ name: replica.name, address: inspect("container", replica.name).NetworkSettings.Networks[appNetwork].IPAddress })),
+            replicas: replicas.map((replica) => ({ name: replica.name })),
             appSubnet: DEFAULTS.appSubnet,
             publicHttpsPort: httpsPort,
             limits: { ...DEFAULTS, maxBodyKb },
@@ -98,7 +98,7 @@ withDocker.describe("the stack's images on a real Docker engine", () => {
     /** The install step for a config (with the stack's certificate, key and frontend). */
     async function installFiles(config: string): Promise<{ code: number; logs: string; digest: string }> {
         const digest = deployFilesDigest(config, tls.certPem, frontend);
-        const args = installStepArgs({ name: `${run}-proxy-install`, imageId: PROXY_IMAGE, volume: deployVolume, digest, memoryMb: 64 });
+        const args = installStepArgs({ name: `${run}-proxy-install`, imageId: PROXY_IMAGE, volume: deployVolume, digest, appNetwork, memoryMb: 64 });
         return { ...(await runOneShot(args, providerUploadArchive(proxyUploads({ config, certPem: tls.certPem, privateKeyPem: tls.keyPem, frontend })))), digest };
     }
 

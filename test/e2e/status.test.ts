@@ -59,7 +59,7 @@ withDocker.describe("the operator listener and `npm run status` on the deployed 
         // The outputs a real engine prints: the images' real IDs where the mocks made some up.
         outputs = Object.fromEntries(Object.entries(run.outputs).map(([key, { value }]) => [key, plainDeep(value)]));
         for (const [mocked, image] of images) {
-            for (const key of ["appImage", "proxyImage"]) outputs[key] = String(outputs[key]).replace(mocked, inspect("image", image).Id);
+            for (const key of ["appImage", "servedImage", "proxyImage"]) outputs[key] = String(outputs[key]).replace(mocked, inspect("image", image).Id);
         }
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-status-"));
         outputsFile = path.join(dir, "outputs.json");

@@ -376,7 +376,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
     // config names addresses: then only the next `pulumi up` (which refreshes
     // first) serves again. Serving again by itself is measured, and asserted
     // in CI's replay, where the addresses are pinned.
-    test.each<[EngineEvent]>([["graceful"], ["crash"], ["reboot"]])("the Docker engine %s: every container runs again by itself, and `pulumi up` then serves", async (event) => {
+    test.each<[EngineEvent]>([["graceful"], ["crash"], ["reboot"]])("the Docker engine %s: the stack serves again by itself within 30 s, every container runs, and `pulumi up` then serves", async (event) => {
         const out = await outputs();
         const loads = (["http1-resend", "http2"] as const).map((client) =>
             startPacedLoad({ url: String(out.url), ca: trustAnchor(out), connections: 2, ratePerSecond: 20, maxSeconds: 300, client }),
@@ -399,6 +399,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         } finally {
             for (const report of await Promise.all(loads.map((load) => load.stop()))) traffic.push(formatTraffic(`engine ${event}`, report));
         }
+        expect(recovery).toBeLessThan(30);
         const states = execFileSync("docker", ["ps", "-a", "--filter", `name=^${prefix}`, "--format", "{{.Names}} {{.State}}"], { encoding: "utf8" }).trim().split("\n");
         expect(states.filter((line) => !/-proxy-(install|reload) /.test(line) && !line.endsWith(" running"))).toEqual([]);
         // What a refreshing `pulumi up` (Pulumi.yaml) finds and does after the event.

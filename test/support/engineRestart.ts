@@ -14,6 +14,8 @@ import { engineAnswers } from "./docker";
 export type EngineEvent = "graceful" | "crash" | "reboot";
 
 export const ENGINE_PIDFILE = process.env.MLAPI_ENGINE_PIDFILE ?? "/var/run/docker.pid";
+/** Where dockerd keeps the containerd it starts (its socket, pid file and config). */
+const DOCKER_CONTAINERD_DIR = "/var/run/docker/containerd";
 
 /** Why the engine cannot be restarted by a test, or undefined when it can. */
 export function whyNoRestart(): string | undefined {
@@ -38,14 +40,35 @@ const childrenOf = (pid: number): number[] => {
     }
 };
 
+/** Gone, or a zombie nobody has reaped yet (this machine's init may be slow to). */
 const gone = (pid: number) => {
     try {
         process.kill(pid, 0);
-        return false;
+    } catch {
+        return true;
+    }
+    try {
+        return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
     } catch {
         return true;
     }
 };
+
+/**
+ * dockerd reuses the containerd its pid file names if that process seems
+ * alive (a zombie does), then waits for a socket that never comes and exits.
+ * After a crash or a power cut that containerd is dead, so the file goes, as
+ * a reboot's fresh /run would have it.
+ */
+function clearStaleContainerdPidfile(socketDir: string): void {
+    const pidfile = `${socketDir}/containerd.pid`;
+    try {
+        const pid = Number(fs.readFileSync(pidfile, "utf8").trim());
+        if (gone(pid) || !/containerd/.test(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")) || /containerd-shim/.test(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8"))) fs.rmSync(pidfile, { force: true });
+    } catch {
+        fs.rmSync(pidfile, { force: true });
+    }
+}
 
 async function waitUntil(what: string, ok: () => boolean, seconds: number): Promise<void> {
     const deadline = Date.now() + seconds * 1000;
@@ -72,7 +95,7 @@ export async function restartEngine(event: EngineEvent): Promise<EngineRestart> 
     const cmdline = (p: number) => fs.readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ");
     const containerd = childrenOf(pid).filter((child) => /containerd/.test(cmdline(child)));
     // Its shims: Docker's namespace, on this engine's containerd socket (another engine's shims are left alone).
-    const socketDir = containerd.length ? /--config (\S+)\/containerd\.toml/.exec(cmdline(containerd[0]))?.[1] ?? "/var/run/docker/containerd" : "/run/containerd";
+    const socketDir = containerd.length ? /--config (\S+)\/containerd\.toml/.exec(cmdline(containerd[0]))?.[1] ?? DOCKER_CONTAINERD_DIR : DOCKER_CONTAINERD_DIR;
     const shims = spawnSync("pgrep", ["-f", "containerd-shim.*-namespace moby"], { encoding: "utf8" })
         .stdout.trim().split("\n").filter(Boolean).map(Number)
         .filter((shim) => cmdline(shim).includes(`-address ${socketDir}/containerd.sock`));
@@ -93,10 +116,19 @@ export async function restartEngine(event: EngineEvent): Promise<EngineRestart> 
     await waitUntil("dockerd still runs", () => gone(pid), 90);
     // A new dockerd takes a containerd it finds still alive for its own and waits on it in vain.
     await waitUntil("the engine's containerd still runs", () => containerd.every(gone), 30);
-    const log = fs.openSync("/tmp/dockerd.log", "a");
-    const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
-    child.unref();
-    fs.closeSync(log);
-    await waitUntil("dockerd does not answer", engineAnswers, 60);
+    if (event !== "graceful") clearStaleContainerdPidfile(socketDir);
+    // Started again once more if it gives up (it exits when its containerd does not come up): a test must not leave the machine without an engine.
+    for (let attempt = 1; ; attempt++) {
+        const log = fs.openSync("/tmp/dockerd.log", "a");
+        const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
+        child.unref();
+        fs.closeSync(log);
+        let exited = false;
+        child.on("exit", () => (exited = true));
+        await waitUntil("dockerd does not answer", () => exited || engineAnswers(), 60);
+        if (!exited) break;
+        if (attempt === 2) throw new Error("dockerd exited twice on its start; see /tmp/dockerd.log");
+        clearStaleContainerdPidfile(socketDir);
+    }
     return { event, stoppedAt, answeringAt: Date.now() };
 }

@@ -7,9 +7,8 @@
 // (`attach`), and on delete stop with the grace period, then remove.
 //
 // What the mocks stand in for is mapped to the real thing: image IDs to the
-// images the test built, resource IDs to container names, and each address
-// Docker gave a container under mocks is pinned (`--ip`) so the rendered
-// Nginx config lists the containers that really run.
+// images the test built, resource IDs to container names. Addresses are the
+// real engine's own, as the stack's config names replicas, never addresses.
 import { dockerCall, providerUploadArchive } from "./docker";
 import { runSteps, Step } from "./enginePlan";
 import { plainDeep, RecordedResource, RESOURCE_TYPES } from "../unit/program";
@@ -62,12 +61,11 @@ export interface ContainerCommands {
 
 /**
  * The docker CLI calls for one docker.Container, from its inputs (secrets
- * unwrapped). `addressOn(network)` is the address to pin on a network with
- * a configured subnet, `resolve` maps a mocked value (an image or resource
+ * unwrapped). `resolve` maps a mocked value (an image or resource
  * ID) to the real one. An input it does not know fails, so a replay cannot
  * quietly run something other than what the stack deploys.
  */
-export function containerCommands(inputs: Record<string, any>, resolve: (value: string) => string = (v) => v, addressOn: (network: string) => string | undefined = () => undefined): ContainerCommands {
+export function containerCommands(inputs: Record<string, any>, resolve: (value: string) => string = (v) => v): ContainerCommands {
     const flags: string[] = [];
     const connect: string[][] = [];
     // The provider's defaults: started, not attached, removed without a stop.
@@ -98,8 +96,7 @@ export function containerCommands(inputs: Record<string, any>, resolve: (value: 
             case "stopSignal": flags.push(`--stop-signal=${value}`); break;
             case "networksAdvanced":
                 value.forEach((n: { name: string; aliases?: string[] }, i: number) => {
-                    const address = addressOn(n.name);
-                    const options = [...(n.aliases ?? []).map((a) => `--${i === 0 ? "network-" : ""}alias=${a}`), ...(address ? [`--ip=${address}`] : [])];
+                    const options = (n.aliases ?? []).map((a) => `--${i === 0 ? "network-" : ""}alias=${a}`);
                     if (i === 0) flags.push(`--network=${n.name}`, ...options);
                     else connect.push([...options, n.name, inputs.name]);
                 });
@@ -172,7 +169,6 @@ const KINDS: Record<string, DockerKind> = { [RESOURCE_TYPES.container]: "contain
 export function replayer(images: Map<string, string>): Replayer {
     /** Container names by mocked resource ID ("<resource name>-id"), for pidMode "container:<id>". */
     const names = new Map<string, string>();
-    const subnetted = new Set<string>();
     const live = new Map<string, { kind: DockerKind; name: string }>();
     const track = (kind: DockerKind, name: string) => live.set(`${kind} ${name}`, { kind, name });
     const resolveValue = (value: string) => {
@@ -186,7 +182,6 @@ export function replayer(images: Map<string, string>): Replayer {
             case RESOURCE_TYPES.network: {
                 const subnet = inputs.ipamConfigs?.[0]?.subnet;
                 await must(["network", "create", ...(inputs.internal ? ["--internal"] : []), ...(subnet ? [`--subnet=${subnet}`] : []), inputs.name]);
-                if (subnet) subnetted.add(inputs.name);
                 track("network", inputs.name);
                 return;
             }
@@ -195,9 +190,7 @@ export function replayer(images: Map<string, string>): Replayer {
                 track("volume", inputs.name);
                 return;
             case RESOURCE_TYPES.container: {
-                const address = (network: string) =>
-                    subnetted.has(network) ? (resource.state.networkDatas as { networkName: string; ipAddress: string }[]).find((n) => n.networkName === network)?.ipAddress : undefined;
-                const commands = containerCommands(inputs, resolveValue, address);
+                const commands = containerCommands(inputs, resolveValue);
                 names.set(`${resource.name}-id`, commands.name);
                 track("container", commands.name);
                 await createContainer(commands);

@@ -99,7 +99,10 @@ const nextHost = new Map<string, number>();
  */
 function networkDatas(inputs: Record<string, any>): { networkName: string; ipAddress: string }[] {
     if (inputs.networkMode === "none") return [{ networkName: "none", ipAddress: "" }];
-    return (inputs.networksAdvanced ?? []).map((n: { name: string }) => {
+    // A user-defined network as the network mode: the container's one attachment.
+    const mode = inputs.networkMode;
+    const byMode = typeof mode === "string" && !["bridge", "host", "default"].includes(mode) && !mode.startsWith("container:") ? [{ name: mode }] : [];
+    return [...byMode, ...(inputs.networksAdvanced ?? [])].map((n: { name: string }) => {
         const [base, bits] = (subnets.get(n.name) ?? "172.31.0.0/16").split("/");
         const host = nextHost.get(n.name) ?? 2;
         nextHost.set(n.name, host + 1);
