@@ -149,7 +149,7 @@ describeRestarts("the stack serves again by itself after each event of a host's 
             const moved = before.filter((address, i) => address !== after[i]).length;
             measured.push(
                 `${label}: engine down ${((restart.answeringAt - restart.stoppedAt) / 1000).toFixed(1)} s, serving again ${recoverySeconds.toFixed(1)} s after it answered; ` +
-                    `${moved} of ${before.length} replicas at a new address (${before.join(", ")} -> ${after.join(", ")}), ${answering.length} answering`,
+                    `${moved} of ${before.length} replicas at a new address (${before.join(", ")} -> ${after.join(", ")}), ${answering.length} answering (${restart.killed})`,
             );
         } finally {
             for (const report of await Promise.all(loads.map((l) => l.stop()))) measured.push(`  ${formatTraffic(`engine ${event} (${round})`, report)}`);

@@ -83,6 +83,8 @@ export interface EngineRestart {
     /** When the engine was stopped or killed, and when it answered again (epoch ms). */
     stoppedAt: number;
     answeringAt: number;
+    /** What was killed: the engine's containerd processes, shims and container processes found (reboot and crash). */
+    killed: string;
 }
 
 /** Does `event` to the engine and starts it again with the same command line; resolves once it answers. */
@@ -130,5 +132,5 @@ export async function restartEngine(event: EngineEvent): Promise<EngineRestart> 
         if (attempt === 2) throw new Error("dockerd exited twice on its start; see /tmp/dockerd.log");
         clearStaleContainerdPidfile(socketDir);
     }
-    return { event, stoppedAt, answeringAt: Date.now() };
+    return { event, stoppedAt, answeringAt: Date.now(), killed: `${containerd.length} containerd, ${shims.length} shims, ${containerPids.length} container processes found` };
 }
