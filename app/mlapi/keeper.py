@@ -139,10 +139,14 @@ class ReplicaAddresses:
         return False
 
 
+def networks_of(container):
+    """A container's networks by name, listed or inspected alike."""
+    return (container.get("NetworkSettings") or {}).get("Networks") or {}
+
+
 def address_of(listed):
     """A listed container's addresses on its networks, as one comparable value."""
-    networks = (listed.get("NetworkSettings") or {}).get("Networks") or {}
-    return tuple(sorted((name, (n or {}).get("IPAddress", "")) for name, n in networks.items()))
+    return tuple(sorted((name, (n or {}).get("IPAddress", "")) for name, n in networks_of(listed).items()))
 
 
 def network_modes(holder):
@@ -165,11 +169,12 @@ def tick(engine, holder_name, log, addresses=None):
         path = f"/containers/{container['Id']}/{action}" + ("?t=10" if action == "restart" else "")
         done.append(act(engine, log, action, name, path, reason))
     if addresses is not None:
-        networks = set(((holder.get("NetworkSettings") or {}).get("Networks") or {}))
+        networks = set(networks_of(holder))
         proxies = [c for c in listed if role(c) == PROXY_ROLE and c.get("State") == "running"]
-        replicas = [c for c in everything if role(c) == REPLICA_ROLE and networks & set(((c.get("NetworkSettings") or {}).get("Networks") or {}))]
+        replicas = [c for c in everything if role(c) == REPLICA_ROLE and networks & set(networks_of(c))]
         started = None
         if addresses.known is None:
+            # After the repairs above, which may have started Nginx again.
             inspected = (engine.inspect(c["Id"]) for c in proxies + replicas if c.get("State") == "running")
             started = {c["Id"]: started_at(c["State"]) for c in inspected if c}
         if addresses.observe(proxies, replicas, started):

@@ -9,7 +9,7 @@
 // anew at each start, so every replica must answer through Nginx again.
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
-import { buildTestImages, dockerSuite, freeSubnet, TEST_IMAGES } from "../support/docker";
+import { buildTestImages, docker as dockerCli, dockerSuite, freeSubnet, inspect, TEST_IMAGES } from "../support/docker";
 import { EngineEvent, restartEngine, whyNoRestart } from "../support/engineRestart";
 import { enginePlan } from "../support/enginePlan";
 import { MODEL_PATHS, SEED_PAYLOADS, postJson, request } from "../support/http";
@@ -44,7 +44,7 @@ describeRestarts("the stack serves again by itself after each event of a host's 
     const replicaNames = () => run.ofType(RESOURCE_TYPES.container).filter((c) => c.inputs.labels?.some((l: { label: string; value: string }) => l.label === "mlapi.role" && l.value === "app")).map((c) => String(c.inputs.name));
     /** Each replica's address on the app network, as the engine gave it. */
     const addresses = () =>
-        replicaNames().map((name) => spawnSync("docker", ["inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name], { encoding: "utf8" }).stdout.trim());
+        replicaNames().map((name) => Object.values<{ IPAddress: string }>(inspect("container", name).NetworkSettings.Networks).map((n) => n.IPAddress).join(""));
 
     /** The replicas that answer /api/health through Nginx, over 20 requests, once every replica does (or after 30 s). */
     async function answeringReplicas(): Promise<string[]> {
@@ -104,15 +104,11 @@ describeRestarts("the stack serves again by itself after each event of a host's 
         const network = run.ofType(RESOURCE_TYPES.network).find((n) => n.inputs.internal)!.inputs.name as string;
         const placeholder = `${stack}-placeholder`;
         const [before] = addresses();
-        const docker = (...args: string[]) => {
-            const result = spawnSync("docker", args, { encoding: "utf8" });
-            if (result.status !== 0) throw new Error(`docker ${args.join(" ")}: ${result.stderr}`);
-        };
         try {
-            docker("stop", "--time", "35", replica);
+            dockerCli(["stop", "--time", "35", replica]);
             // Something else takes the replica's address while it is down, as after an engine restart.
-            docker("run", "--detach", "--name", placeholder, `--network=${network}`, `--ip=${before}`, DEFAULTS.baseImage, "sleep", "600");
-            docker("start", replica);
+            dockerCli(["run", "--detach", "--name", placeholder, `--network=${network}`, `--ip=${before}`, DEFAULTS.baseImage, "sleep", "600"]);
+            dockerCli(["start", replica]);
             const [after] = addresses();
             expect(after).not.toBe(before);
             expect(await answeringReplicas()).toEqual(replicaNames().sort());

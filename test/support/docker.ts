@@ -193,10 +193,10 @@ export function* tarFiles(archive: Buffer): Generator<TarFile> {
 
 /**
  * Where `needles` occur in an image: in any file of any layer, in the image
- * config (env, labels, build history), as `docker save` exports them.
+ * config (env, labels, build history), as `docker save` exports them. A
+ * needle is a string, or a pattern matched against the file read as Latin-1.
  * Returns one line per finding, empty when the image is clean.
  */
-/** Finds each needle (a string, or a pattern matched against the file read as Latin-1) in every file of an image. */
 export function findInImage(image: string, needles: (string | RegExp)[]): string[] {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-image-scan-"));
     try {

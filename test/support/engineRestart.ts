@@ -64,7 +64,8 @@ function clearStaleContainerdPidfile(socketDir: string): void {
     const pidfile = `${socketDir}/containerd.pid`;
     try {
         const pid = Number(fs.readFileSync(pidfile, "utf8").trim());
-        if (gone(pid) || !/containerd/.test(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")) || /containerd-shim/.test(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8"))) fs.rmSync(pidfile, { force: true });
+        const command = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        if (gone(pid) || !/containerd/.test(command) || /containerd-shim/.test(command)) fs.rmSync(pidfile, { force: true });
     } catch {
         fs.rmSync(pidfile, { force: true });
     }
@@ -97,7 +98,7 @@ export async function restartEngine(event: EngineEvent): Promise<EngineRestart> 
     const cmdline = (p: number) => fs.readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ");
     const containerd = childrenOf(pid).filter((child) => /containerd/.test(cmdline(child)));
     // Its shims: Docker's namespace, on this engine's containerd socket (another engine's shims are left alone).
-    const socketDir = containerd.length ? /--config (\S+)\/containerd\.toml/.exec(cmdline(containerd[0]))?.[1] ?? DOCKER_CONTAINERD_DIR : DOCKER_CONTAINERD_DIR;
+    const socketDir = (containerd.length && /--config (\S+)\/containerd\.toml/.exec(cmdline(containerd[0]))?.[1]) || DOCKER_CONTAINERD_DIR;
     const shims = spawnSync("pgrep", ["-f", "containerd-shim.*-namespace moby"], { encoding: "utf8" })
         .stdout.trim().split("\n").filter(Boolean).map(Number)
         .filter((shim) => cmdline(shim).includes(`-address ${socketDir}/containerd.sock`));
