@@ -5,10 +5,13 @@
 # "the built-in classifier's throughput through the stack stays within 5% of
 # today's, measured side by side in one interleaved run".
 #
-# Nginx and TLS are the same on both sides, so this measures the app itself:
-# each side's app under its own Gunicorn (that side's app/gunicorn.conf.py,
-# both with the same GUNICORN_WORKERS), on a loopback port, loaded by wrk
-# with bench/post.lua POSTing {"monthly_fee": 60, "customer_age": 30,
+# Each side's app runs under its own Gunicorn (that side's app/gunicorn.conf.py,
+# both with the same GUNICORN_WORKERS) on one loopback port, in turn. By
+# default it is measured through the stack, as the issue asks: today's Nginx
+# (the stack's rendered config and TLS, bench/ab-front.ts, the rate limit
+# raised) is the front of both sides, so the app is all that differs.
+# AB_VIA=direct loads the Gunicorn itself over plain HTTP: the app's own cost
+# with nothing around it, the stricter comparison. wrk (bench/post.lua) POSTs {"monthly_fee": 60, "customer_age": 30,
 # "support_calls": 1} to /api/v1/models/decision-tree-classifier/predictions
 # (the route and body both versions accept; each side is checked to answer
 # 200 with a "prediction" before it is measured).
@@ -25,6 +28,7 @@
 #   AB_CPUS           CPU list both Gunicorns and wrk are pinned to with
 #                     taskset (default: every CPU, 0-(nproc-1))
 #   AB_WORKERS        GUNICORN_WORKERS of both sides (default: the CPUs in AB_CPUS)
+#   AB_VIA=stack      stack (HTTPS through Nginx) or direct (HTTP to Gunicorn)
 #   AB_DIR=/tmp       where the set-up lives, reused when present:
 #                       $AB_DIR/ab-old          git worktree of REF (removed at the end)
 #                       $AB_DIR/ab-venv-old     venv of REF's app/requirements.txt and
@@ -40,7 +44,8 @@
 # pip is used as configured; behind a TLS-intercepting network set PIP_CERT
 # (for example PIP_CERT=build/build-ca.pem).
 #
-# Needs wrk (Debian package wrk), git, curl, taskset. Prints one line per run
+# Needs wrk (Debian package wrk), git, curl, taskset, and for AB_VIA=stack
+# nginx and the project's Node.js (source scripts/node-env.sh; npm ci done). Prints one line per run
 # and, at the end, the median req/s of each side and the ratio B/A. Every
 # process it starts is stopped by its PID (SIGTERM, SIGKILL after 30 s), on
 # success, failure and Ctrl-C. Figures are only as quiet as the machine: run it
@@ -55,6 +60,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 AB_DIR=${AB_DIR:-${TMPDIR:-/tmp}}
 AB_PYTHON=${AB_PYTHON:-python3}
+AB_VIA=${AB_VIA:-stack}
 AB_CPUS=${AB_CPUS:-0-$(($(nproc --all) - 1))}
 STOP_TIMEOUT=30
 SOURCE_DATE_EPOCH_OF_IMAGES=1767225600
@@ -77,6 +83,15 @@ die() { log "ab-main: $*"; exit 1; }
 for tool in wrk git curl taskset "$AB_PYTHON"; do
     command -v "$tool" >/dev/null || die "$tool is missing (wrk: apt-get install wrk)"
 done
+case $AB_VIA in
+    stack)
+        command -v nginx >/dev/null || die "nginx is missing (AB_VIA=stack; apt-get install nginx, or AB_VIA=direct)"
+        command -v node >/dev/null || die "node is missing (AB_VIA=stack: source scripts/node-env.sh)"
+        [ -x "$REPO/node_modules/.bin/tsx" ] || die "no $REPO/node_modules/.bin/tsx (AB_VIA=stack: npm ci first)"
+        ;;
+    direct) ;;
+    *) die "AB_VIA must be stack or direct, got $AB_VIA" ;;
+esac
 # Workers: the CPUs of the set (taskset's own parser counts them).
 AB_WORKERS=${AB_WORKERS:-$(taskset -c "$AB_CPUS" "$AB_PYTHON" -c 'import os; print(len(os.sched_getaffinity(0)))')}
 
@@ -85,6 +100,7 @@ NEW_COMMIT=$(git -C "$REPO" rev-parse HEAD)
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ab-main-run.XXXXXX")
 
 SERVER_PID=""
+FRONT_PID=""
 CREATED_WORKTREE=0
 
 stop_server() {
@@ -111,9 +127,25 @@ stop_server() {
     STOP_SECONDS=$("$AB_PYTHON" -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$start" "$(date +%s.%N)")
 }
 
+stop_front() {
+    # The front (its own process group, setsid): SIGTERM makes it stop its
+    # Nginx gracefully and exit; SIGKILL to the group after STOP_TIMEOUT s.
+    [ -n "$FRONT_PID" ] || return 0
+    local waited=0
+    kill -TERM "$FRONT_PID" 2>/dev/null || true
+    while kill -0 "$FRONT_PID" 2>/dev/null && [ "$waited" -lt $((STOP_TIMEOUT * 10)) ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    kill -KILL -- "-$FRONT_PID" 2>/dev/null || true
+    wait "$FRONT_PID" 2>/dev/null || true
+    FRONT_PID=""
+}
+
 cleanup() {
     local status=$?
     stop_server || true
+    stop_front || true
     if [ "${AB_KEEP:-0}" != 1 ]; then
         if [ "$CREATED_WORKTREE" = 1 ] || [ -d "$OLD_TREE" ]; then
             git -C "$REPO" worktree remove --force "$OLD_TREE" 2>/dev/null || true
@@ -189,7 +221,25 @@ free_port() {
 }
 PORT=$(free_port)
 METRICS_PORT=$(free_port)
-URL=http://127.0.0.1:$PORT$ROUTE
+CURL_TRUST=()
+if [ "$AB_VIA" = stack ]; then
+    # One front for the whole run, pinned as the rest; both sides sit behind it in turn.
+    setsid taskset -c "$AB_CPUS" "$REPO/node_modules/.bin/tsx" "$REPO/bench/ab-front.ts" "127.0.0.1:$PORT" "$RUN_DIR/front" \
+        >"$RUN_DIR/front.out" 2>"$RUN_DIR/front.err" &
+    FRONT_PID=$!
+    tries=0
+    until [ -s "$RUN_DIR/front.out" ]; do
+        kill -0 "$FRONT_PID" 2>/dev/null || { cat "$RUN_DIR/front.err" >&2; die "the Nginx front exited"; }
+        tries=$((tries + 1))
+        [ "$tries" -lt 600 ] || die "the Nginx front did not serve within 60 s"
+        sleep 0.1
+    done
+    read -r FRONT_URL FRONT_TRUST <"$RUN_DIR/front.out"
+    URL=${FRONT_URL%/}$ROUTE
+    CURL_TRUST=(--cacert "$FRONT_TRUST")
+else
+    URL=http://127.0.0.1:$PORT$ROUTE
+fi
 
 start_server() {
     # start_server SIDE: that side's Gunicorn (its own gunicorn.conf.py, app
@@ -218,7 +268,7 @@ start_server() {
 check_answer() {
     # The side answers the classifier's request with 200 and a prediction.
     local side=$1 answer
-    answer=$(curl -s -w '\n%{http_code}' -H 'Content-Type: application/json' -d "$BODY" "$URL")
+    answer=$(curl -s "${CURL_TRUST[@]}" -w '\n%{http_code}' -H 'Content-Type: application/json' -d "$BODY" "$URL")
     "$AB_PYTHON" - "$side" "$answer" <<'EOF' || die "side $1 does not answer the classifier's request: $answer"
 import json, sys
 side, answer = sys.argv[1], sys.argv[2]
@@ -241,12 +291,16 @@ run_wrk() {
 OLD_LINE=$(git -C "$REPO" log -1 --format='%h %s' "$OLD_COMMIT" | cut -c1-100)
 NEW_LINE=$(git -C "$REPO" log -1 --format='%h %s' "$NEW_COMMIT" | cut -c1-100)
 DIRTY=$(git -C "$REPO" status --porcelain -- app models | sed 's/^ *//' | paste -sd, - | sed 's/,/, /g')
-echo "ab-main: built-in classifier, app under Gunicorn, direct HTTP on loopback (no Nginx/TLS)"
+if [ "$AB_VIA" = stack ]; then
+    echo "ab-main: built-in classifier through the stack: HTTPS to today's Nginx (rendered config, TLS), then each side's app under Gunicorn"
+else
+    echo "ab-main: built-in classifier, app under Gunicorn, direct HTTP on loopback (no Nginx/TLS)"
+fi
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(nproc --all) CPUs, $(uname -r), $("$AB_PYTHON" --version 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "A (old): $OLD_LINE"
 echo "B (new): $NEW_LINE (the checkout's app/ and models/${DIRTY:+, uncommitted changes: $DIRTY})"
 echo "A models: $OLD_MODEL_DIR; B models: $NEW_MODEL_DIR"
-echo "Gunicorn: each side's app/gunicorn.conf.py, GUNICORN_WORKERS=$AB_WORKERS, metrics on; Gunicorn and wrk pinned to CPUs $AB_CPUS; one side runs at a time"
+echo "Gunicorn: each side's app/gunicorn.conf.py, GUNICORN_WORKERS=$AB_WORKERS, metrics on; Gunicorn, wrk${FRONT_PID:+ and Nginx} pinned to CPUs $AB_CPUS; one side runs at a time"
 echo "wrk: -t $THREADS -c $CONNECTIONS -d ${DURATION}s --latency after ${WARMUP}s warm-up per run; POST $ROUTE $BODY"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "errors: wrk's (connect, read, write, timeout, non-2xx); stop s: seconds from SIGTERM to the Gunicorn master's exit"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Drives the stack with the local file state backend of Pulumi.yaml, so no
-# account or login is needed:  up | destroy | url   (STACK=dev by default).
+# account or login is needed:  up | destroy | url | pulumi ARGS...
+# (STACK=dev by default). "pulumi ARGS" runs any pulumi command with the
+# stack's passphrase (npm run pulumi -- config set replicas 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/node-env.sh
@@ -18,6 +20,14 @@ fi
 
 stack="${STACK:-dev}"
 [ -d node_modules ] || npm ci --no-audit --no-fund
+if [ "${1:-}" = pulumi ]; then
+  shift
+  # The stack deploy selected (or STACK's, once it exists): the command sees what pulumi up saw.
+  if [ -n "${STACK:-}" ] || ! pulumi stack --show-name >/dev/null 2>&1; then
+    pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
+  fi
+  exec pulumi "$@"
+fi
 pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
 
 case "${1:-}" in
@@ -28,5 +38,5 @@ case "${1:-}" in
     pulumi destroy --yes --stack "$stack"
     docker image rm --force "mlapi-$stack-models:latest" "mlapi-$stack-app:latest" "mlapi-$stack-proxy:latest" >/dev/null 2>&1 || true ;;
   url)     pulumi stack output url --stack "$stack" ;;
-  *)       echo "usage: scripts/stack.sh up|destroy|url" >&2; exit 2 ;;
+  *)       echo "usage: scripts/stack.sh up|destroy|url|pulumi ARGS..." >&2; exit 2 ;;
 esac

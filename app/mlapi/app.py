@@ -1,9 +1,11 @@
 """The Flask application factory."""
 
+import json
 import os
 from dataclasses import dataclass
 
 from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
 
 from . import api, inference, metrics
 from .config import normalize_settings, settings_from_env
@@ -11,6 +13,26 @@ from .errors import register_error_handlers
 from .openapi import build_openapi
 from .registry import ModelLoadError, load_models
 from .request_ids import repeatable_request_id
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Flask's JSON, compact and in insertion order, with one encoder made once:
+    json.dumps with options builds a new encoder for every response."""
+
+    sort_keys = False
+    compact = True
+    _COMPACT = {"separators": (",", ":")}
+
+    def __init__(self, app):
+        super().__init__(app)
+        self._encoder = json.JSONEncoder(
+            default=self.default, ensure_ascii=self.ensure_ascii, sort_keys=False, separators=(",", ":")
+        )
+
+    def dumps(self, obj, **kwargs):
+        if kwargs and kwargs != self._COMPACT:
+            return super().dumps(obj, **kwargs)
+        return self._encoder.encode(obj)
 
 
 @dataclass(frozen=True)
@@ -36,8 +58,7 @@ def create_app(config=None):
     app.config["MAX_CONTENT_LENGTH"] = app.config["MLAPI_MAX_BODY_BYTES"] + 1
     # No implicit OPTIONS answers: every method not documented gets a 405.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    app.json.sort_keys = False
-    app.json.compact = True
+    app.json = JsonProvider(app)
 
     app.extensions["mlapi"] = _load_state(app)
     register_error_handlers(app)

@@ -3,7 +3,7 @@ model features."""
 
 from typing import NamedTuple
 
-from .fields import InvalidValue, json_type_name
+from .fields import Field, InvalidValue, json_type_name
 
 # Upper bound on the problems reported for one request, so a large invalid
 # batch cannot make an even larger error response.
@@ -33,6 +33,8 @@ class RecordSchema:
         self.names = tuple(field.name for field in self.fields)
         self._name_set = frozenset(self.names)
         self.n_features = sum(field.n_features for field in self.fields)
+        # Every field its own one feature: a record's parsed values are its feature row.
+        self.values_are_features = all(type(field).features is Field.features for field in self.fields)
 
     def parse(self, record, path, problems):
         """The parsed values of one record in field order, or None after appending its problems.
@@ -83,8 +85,3 @@ class RecordSchema:
     def feature_row(self, values):
         """The matrix-layout feature vector of one record's parsed values."""
         return [feature for field, value in zip(self.fields, values, strict=True) for feature in field.features(value)]
-
-    def features_of_records(self, records, is_batch):
-        """Feature vectors of all records (None for an invalid one), and the problems found."""
-        rows, problems = self.parse_records(records, is_batch)
-        return [None if values is None else self.feature_row(values) for values in rows], problems

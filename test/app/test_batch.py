@@ -91,9 +91,9 @@ class _CountingSession:
         self._session = session
         self.runs = []
 
-    def run(self, output_names, feeds):
+    def run(self, output_names, feeds, run_options=None):
         self.runs.append({name: array.shape for name, array in feeds.items()})
-        return self._session.run(output_names, feeds)
+        return self._session.run(output_names, feeds, run_options)
 
 
 @pytest.mark.parametrize("url, name, record", [

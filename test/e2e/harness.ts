@@ -187,13 +187,59 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     }
     await Promise.all(replicas.map((r) => r.start()));
 
+    const front = await startNginx(settings, dir, tls, replicas.map((r) => `127.0.0.1:${r.port}`));
+    const { httpsPort, httpPort, httpsUrl, nginxConfig, nginxConfigFile, nginxAccessLog, nginxErrorLog } = front;
+    await waitFor("the replicas to answer through Nginx", async () =>
+        (await request(`${httpsUrl}api/health`, { ca: tls.trustPem, timeoutMs: 1000 })).status === 200 ? true : undefined);
+
+    return {
+        settings,
+        dir,
+        httpsPort,
+        httpPort,
+        httpsUrl,
+        httpUrl: front.httpUrl,
+        tls,
+        trustFile,
+        replicas,
+        nginxConfig,
+        nginxConfigFile,
+        nginxAccessLog,
+        nginxErrorLog,
+        stop: async () => {
+            await front.stop();
+            await Promise.all(replicas.map((r) => stopGroup(r.process, "SIGTERM")));
+            if (!process.env.MLAPI_KEEP_E2E_DIR) fs.rmSync(dir, { recursive: true, force: true });
+        },
+    };
+}
+
+export interface NginxFront {
+    httpsPort: number;
+    httpPort: number;
+    httpsUrl: string;
+    httpUrl: string;
+    nginxConfig: string;
+    nginxConfigFile: string;
+    nginxAccessLog: string;
+    nginxErrorLog: string;
+    stop(): Promise<void>;
+}
+
+/**
+ * The stack's Nginx on this machine, in dir: the config the stack renders for
+ * settings, with the certificate in dir (server.crt, server.key) and the
+ * given upstreams (host:port). Resolves once it serves the frontend over HTTPS
+ * (the replicas need not be up).
+ */
+export async function startNginx(settings: StackSettings, dir: string, tls: TlsFiles, upstreams: string[]): Promise<NginxFront> {
     const httpsPort = await freePort();
     const httpPort = await freePort();
     const nginxAccessLog = path.join(dir, "nginx-access.log");
     const nginxErrorLog = path.join(dir, "nginx-error.log");
     const nginxConfig = renderNginxConfig({
         serverNames: [...settings.certDnsNames, ...settings.certIpAddresses],
-        upstreams: replicas.map((r) => `127.0.0.1:${r.port}`),
+        upstreams,
         listenHttpsPort: httpsPort,
         listenHttpPort: httpPort,
         listenAddress: "127.0.0.1",
@@ -214,29 +260,25 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     fs.writeFileSync(nginxConfigFile, nginxConfig);
     const nginx = startGroup("nginx", ["-c", nginxConfigFile, "-e", nginxErrorLog, "-g", "daemon off;"], { logFile: path.join(dir, "nginx-stdout.log") });
     const httpsUrl = `https://127.0.0.1:${httpsPort}/`;
-    await waitFor("Nginx to serve HTTPS", async () => {
-        if (nginx.exitCode !== null) throw new Error(`nginx exited: ${fs.readFileSync(nginxErrorLog, "utf8")}`);
-        return (await request(`${httpsUrl}api/health`, { ca: tls.trustPem, timeoutMs: 1000 })).status === 200 ? true : undefined;
-    });
+    try {
+        await waitFor("Nginx to serve HTTPS", async () => {
+            if (nginx.exitCode !== null) throw new Error(`nginx exited: ${fs.readFileSync(nginxErrorLog, "utf8")}`);
+            return (await request(httpsUrl, { ca: tls.trustPem, timeoutMs: 1000 })).status === 200 ? true : undefined;
+        });
+    } catch (error) {
+        await stopGroup(nginx, "SIGKILL");
+        throw error;
+    }
 
     return {
-        settings,
-        dir,
         httpsPort,
         httpPort,
         httpsUrl,
         httpUrl: `http://127.0.0.1:${httpPort}/`,
-        tls,
-        trustFile,
-        replicas,
         nginxConfig,
         nginxConfigFile,
         nginxAccessLog,
         nginxErrorLog,
-        stop: async () => {
-            await stopGroup(nginx, "SIGQUIT");
-            await Promise.all(replicas.map((r) => stopGroup(r.process, "SIGTERM")));
-            if (!process.env.MLAPI_KEEP_E2E_DIR) fs.rmSync(dir, { recursive: true, force: true });
-        },
+        stop: () => stopGroup(nginx, "SIGQUIT"),
     };
 }

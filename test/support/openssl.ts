@@ -42,6 +42,11 @@ export interface CertificateOptions extends CertificateRequest {
     isCa?: boolean;
 }
 
+/** Runs openssl; what it says on stderr ("Certificate request self-signature ok") is only shown when it fails. */
+function openssl(args: string[]): Buffer {
+    return execFileSync("openssl", args, { stdio: ["ignore", "pipe", "pipe"] });
+}
+
 function inTempDir<T>(work: (dir: string) => T): T {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-openssl-"));
     try {
@@ -79,7 +84,7 @@ export function selfSignedCert(opts: CertificateOptions): string {
     return inTempDir((dir) => {
         fs.writeFileSync(path.join(dir, "key.pem"), opts.keyPem, { mode: 0o600 });
         fs.writeFileSync(path.join(dir, "ext.cnf"), ["[req]", "distinguished_name = dn", "[dn]", "[ext]", ...extensionLines(opts)].join("\n"));
-        return execFileSync("openssl", [
+        return openssl([
             "req", "-x509", "-new", "-sha256", "-key", path.join(dir, "key.pem"), "-subj", opensslSubject(opts.subject),
             "-days", days(opts.validityHours), "-config", path.join(dir, "ext.cnf"), "-extensions", "ext",
         ]).toString();
@@ -90,7 +95,7 @@ export function certRequest(req: CertificateRequest): string {
     return inTempDir((dir) => {
         fs.writeFileSync(path.join(dir, "key.pem"), req.keyPem, { mode: 0o600 });
         const san = subjectAltName(req);
-        return execFileSync("openssl", [
+        return openssl([
             "req", "-new", "-sha256", "-key", path.join(dir, "key.pem"), "-subj", opensslSubject(req.subject),
             ...(san ? ["-addext", `subjectAltName = ${san}`] : []),
         ]).toString();
@@ -104,11 +109,11 @@ export function signCert(opts: { csrPem: string; caCertPem: string; caKeyPem: st
             fs.writeFileSync(path.join(dir, name), content, { mode: 0o600 });
             return path.join(dir, name);
         };
-        const csrSans = execFileSync("openssl", ["req", "-noout", "-text", "-in", file("req.pem", opts.csrPem)]).toString();
+        const csrSans = openssl(["req", "-noout", "-text", "-in", file("req.pem", opts.csrPem)]).toString();
         const sanLine = /X509v3 Subject Alternative Name:\s*\n\s*(.+)/.exec(csrSans)?.[1]?.replace(/IP Address:/g, "IP:");
         const ext = extensionLines({ keyPem: "", subject: {} as CertificateSubject, validityHours: opts.validityHours, allowedUses: opts.allowedUses })
             .concat(sanLine ? [`subjectAltName = ${sanLine}`] : [], ["authorityKeyIdentifier = keyid"]);
-        return execFileSync("openssl", [
+        return openssl([
             "x509", "-req", "-sha256", "-in", path.join(dir, "req.pem"), "-CA", file("ca.pem", opts.caCertPem), "-CAkey", file("cakey.pem", opts.caKeyPem),
             "-set_serial", `0x${crypto.randomBytes(16).toString("hex")}`, "-days", days(opts.validityHours), "-extfile", file("ext.cnf", ext.join("\n")),
         ]).toString();

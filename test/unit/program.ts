@@ -231,6 +231,9 @@ export async function runProgram(config: Record<string, string> = {}, options: {
 
     let programExports: Record<string, unknown> = {};
     let pulumi!: typeof pulumiType;
+    // Each isolated copy of Pulumi's runtime adds its leak reporter to process
+    // "exit": room for it, so that a file of many runs warns of no leak.
+    const exitListeners = process.listenerCount("exit");
     await jest.isolateModulesAsync(async () => {
         pulumi = await import("@pulumi/pulumi");
         await pulumi.runtime.setMocks(
@@ -263,6 +266,7 @@ export async function runProgram(config: Record<string, string> = {}, options: {
             clock?.mockRestore();
         }
     });
+    process.setMaxListeners(process.getMaxListeners() + Math.max(0, process.listenerCount("exit") - exitListeners));
     const outputs: ProgramRun["outputs"] = {};
     try {
         // index.ts assigns its outputs to module.exports; `import()` adds them again as "default".
