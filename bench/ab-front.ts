@@ -9,7 +9,6 @@
 // Prints one line, "<https url> <trust file>", once Nginx serves HTTPS, and
 // runs until SIGTERM or SIGINT, when it stops Nginx (graceful) and exits.
 import * as fs from "fs";
-import * as path from "path";
 import { parseSettings } from "../components/config";
 import { issueCertificate, startNginx } from "../test/e2e/harness";
 
@@ -24,12 +23,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(dir, { recursive: true });
     // Nginx's workers (nobody, when the master runs as root) create their temp dirs here.
     fs.chmodSync(dir, 0o755);
-    const tls = issueCertificate(settings);
-    fs.writeFileSync(path.join(dir, "server.crt"), tls.certPem, { mode: 0o644 });
-    fs.writeFileSync(path.join(dir, "server.key"), tls.keyPem, { mode: 0o600 });
-    const trustFile = path.join(dir, "trust.pem");
-    fs.writeFileSync(trustFile, tls.trustPem);
-    const front = await startNginx(settings, dir, tls, [upstream]);
+    const front = await startNginx(settings, dir, issueCertificate(settings), [upstream]);
     let stopping = false;
     const stop = () => {
         if (stopping) return;
@@ -38,7 +32,7 @@ async function main(): Promise<void> {
     };
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
-    console.log(`${front.httpsUrl} ${trustFile}`);
+    console.log(`${front.httpsUrl} ${front.trustFile}`);
     // Keep the event loop alive until a signal comes.
     setInterval(() => undefined, 1 << 30);
 }

@@ -22,9 +22,9 @@ import argparse
 import io
 import json
 import os
-import re
-import subprocess
 import sys
+
+from callgrind import instructions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -53,13 +53,9 @@ def child(app_dir, model_dir, requests):
         b"".join(app.wsgi_app(environ, start_response))
 
 
-def instructions(app_dir, model_dir, requests):
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-               "--child", "--app", app_dir, "--models", model_dir, "--requests", str(requests)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"app_instructions: the app failed under valgrind:\n{done.stderr[-2000:]}")
-    return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+def requests_instructions(app_dir, model_dir, requests):
+    return instructions([sys.executable, __file__, "--child", "--app", app_dir, "--models", model_dir,
+                         "--requests", str(requests)])
 
 
 def main():
@@ -73,8 +69,8 @@ def main():
         return child(args.app, args.models, args.requests)
     if args.requests <= 500:
         parser.error("--requests must be over 500")
-    many = instructions(args.app, args.models, args.requests)
-    few = instructions(args.app, args.models, 500)
+    many = requests_instructions(args.app, args.models, args.requests)
+    few = requests_instructions(args.app, args.models, 500)
     print(f"{(many - few) / (args.requests - 500):.0f} instructions per request: {args.app} ({args.models})")
 
 

@@ -14,18 +14,19 @@ Needs valgrind (Debian package valgrind).
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
+
+from callgrind import instructions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "app"))
 
+# The two memory settings of each variant; every other one is mlapi.registry's.
 SETTINGS = {
-    "ONNX Runtime's defaults (1 thread)": {},
-    "no memory arena": {"enable_cpu_mem_arena": False},
-    "no memory pattern (mlapi.registry)": {"enable_mem_pattern": False},
+    "ONNX Runtime's defaults (1 thread)": {"enable_cpu_mem_arena": True, "enable_mem_pattern": True},
+    "no memory arena": {"enable_cpu_mem_arena": False, "enable_mem_pattern": True},
+    "no memory pattern (mlapi.registry)": {"enable_cpu_mem_arena": True, "enable_mem_pattern": False},
     "neither": {"enable_cpu_mem_arena": False, "enable_mem_pattern": False},
 }
 
@@ -37,10 +38,7 @@ def child(folder, setting, runs, run_options):
     from mlapi.registry import load_model
 
     model = load_model(folder)  # checks the card and the model as the replicas do
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    options = model.session.get_session_options()
     for name, value in SETTINGS[setting].items():
         setattr(options, name, value)
     with open(os.path.join(folder, model.card.file), "rb") as file:
@@ -53,11 +51,9 @@ def child(folder, setting, runs, run_options):
         session.run(names, feeds, once)
 
 
-def instructions(folder, setting, runs, run_options):
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-               "--child", setting, "--runs", str(runs), folder] + (["--run-options"] if run_options else [])
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+def runs_instructions(folder, setting, runs, run_options):
+    return instructions([sys.executable, __file__, "--child", setting, "--runs", str(runs), folder]
+                        + (["--run-options"] if run_options else []))
 
 
 def main():
@@ -75,8 +71,8 @@ def main():
     print(f"model {card['name']} {card['version']}: instructions per session.run, one record, callgrind")
     for run_options in (False, True):
         for setting in SETTINGS:
-            many = instructions(args.folder, setting, args.runs, run_options)
-            few = instructions(args.folder, setting, 1000, run_options)
+            many = runs_instructions(args.folder, setting, args.runs, run_options)
+            few = runs_instructions(args.folder, setting, 1000, run_options)
             label = setting + (", one RunOptions reused" if run_options else ", RunOptions per run")
             print(f"{(many - few) / (args.runs - 1000):10.0f}  {label}")
 

@@ -147,10 +147,6 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     const modelDir = ensureModels();
 
     const tls = issueCertificate(settings);
-    fs.writeFileSync(path.join(dir, "server.crt"), tls.certPem, { mode: 0o644 });
-    fs.writeFileSync(path.join(dir, "server.key"), tls.keyPem, { mode: 0o600 });
-    const trustFile = path.join(dir, "trust.pem");
-    fs.writeFileSync(trustFile, tls.trustPem);
 
     const replicas: Replica[] = [];
     for (let index = 0; index < settings.replicas; index++) {
@@ -188,7 +184,7 @@ export async function startTopology(options: TopologyOptions = {}): Promise<Topo
     await Promise.all(replicas.map((r) => r.start()));
 
     const front = await startNginx(settings, dir, tls, replicas.map((r) => `127.0.0.1:${r.port}`));
-    const { httpsPort, httpPort, httpsUrl, nginxConfig, nginxConfigFile, nginxAccessLog, nginxErrorLog } = front;
+    const { httpsPort, httpPort, httpsUrl, trustFile, nginxConfig, nginxConfigFile, nginxAccessLog, nginxErrorLog } = front;
     await waitFor("the replicas to answer through Nginx", async () =>
         (await request(`${httpsUrl}api/health`, { ca: tls.trustPem, timeoutMs: 1000 })).status === 200 ? true : undefined);
 
@@ -219,6 +215,8 @@ export interface NginxFront {
     httpPort: number;
     httpsUrl: string;
     httpUrl: string;
+    /** The trust anchor as a file, for curl --cacert and friends. */
+    trustFile: string;
     nginxConfig: string;
     nginxConfigFile: string;
     nginxAccessLog: string;
@@ -228,11 +226,15 @@ export interface NginxFront {
 
 /**
  * The stack's Nginx on this machine, in dir: the config the stack renders for
- * settings, with the certificate in dir (server.crt, server.key) and the
- * given upstreams (host:port). Resolves once it serves the frontend over HTTPS
- * (the replicas need not be up).
+ * settings, the certificate written to dir (server.crt, server.key, and what
+ * clients trust in trust.pem) and the given upstreams (host:port). Resolves
+ * once it serves the frontend over HTTPS (the replicas need not be up).
  */
 export async function startNginx(settings: StackSettings, dir: string, tls: TlsFiles, upstreams: string[]): Promise<NginxFront> {
+    fs.writeFileSync(path.join(dir, "server.crt"), tls.certPem, { mode: 0o644 });
+    fs.writeFileSync(path.join(dir, "server.key"), tls.keyPem, { mode: 0o600 });
+    const trustFile = path.join(dir, "trust.pem");
+    fs.writeFileSync(trustFile, tls.trustPem);
     const httpsPort = await freePort();
     const httpPort = await freePort();
     const nginxAccessLog = path.join(dir, "nginx-access.log");
@@ -275,6 +277,7 @@ export async function startNginx(settings: StackSettings, dir: string, tls: TlsF
         httpPort,
         httpsUrl,
         httpUrl: `http://127.0.0.1:${httpPort}/`,
+        trustFile,
         nginxConfig,
         nginxConfigFile,
         nginxAccessLog,
