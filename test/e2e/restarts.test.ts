@@ -12,7 +12,7 @@ import * as crypto from "crypto";
 import { buildTestImages, docker as dockerCli, dockerSuite, freeSubnet, inspect, TEST_IMAGES } from "../support/docker";
 import { EngineEvent, restartEngine, whyNoRestart } from "../support/engineRestart";
 import { enginePlan } from "../support/enginePlan";
-import { MODEL_PATHS, SEED_PAYLOADS, postJson, request } from "../support/http";
+import { request, servingAgain as serveAgain } from "../support/http";
 import { formatTraffic, startPacedLoad } from "../support/pacedLoad";
 import { replayer, Replayer } from "../support/replay";
 import { ProgramRun, RESOURCE_TYPES, runProgram } from "../unit/program";
@@ -62,23 +62,7 @@ describeRestarts("the stack serves again by itself after each event of a host's 
         return [...seen].sort();
     }
 
-    /** First moment after `from` at which 5 predictions in a row succeed on new connections, polled every 200 ms. */
-    async function servingAgain(from: number): Promise<number> {
-        const deadline = from + 120_000;
-        let streak = 0;
-        let firstOfStreak = 0;
-        while (Date.now() < deadline) {
-            const at = Date.now();
-            const ok = await postJson(`${url()}${MODEL_PATHS.classifier}`, SEED_PAYLOADS.classifier, { ca: trust(), timeoutMs: 2000 })
-                .then((r) => r.status === 200)
-                .catch(() => false);
-            streak = ok ? streak + 1 : 0;
-            if (streak === 1) firstOfStreak = at;
-            if (streak === 5) return firstOfStreak;
-            await new Promise((r) => setTimeout(r, 200));
-        }
-        throw new Error(`the stack did not serve again within 120 s; containers: ${states(serving()).join(" ")}`);
-    }
+    const servingAgain = (from: number) => serveAgain(url(), trust(), from, () => `containers: ${states(serving()).join(" ")}`);
 
     beforeAll(async () => {
         withDocker.ensured();

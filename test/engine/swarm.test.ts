@@ -8,7 +8,10 @@
 // on two nodes; scaling and a new app image under load without a failed
 // request; a broken app image that Swarm rolls back by itself while the old
 // tasks serve and `pulumi up` fails saying so; a worker dropping off the
-// network under load; and `pulumi destroy` leaving nothing on any node.
+// network under load; the edge node's engine restarted, crashed and
+// rebooted, and a worker rebooted, under load (serving again by itself, and
+// nothing for `pulumi up` to change afterwards); and `pulumi destroy`
+// leaving nothing on any node.
 //
 // Runs where the real-engine suite runs (a `pulumi` CLI with the plugins)
 // and a swarm can be made; otherwise it is skipped, with the reason.
@@ -19,11 +22,12 @@ import * as os from "os";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { formatReport, runSmoke } from "../../scripts/smoke";
+import { EngineEvent } from "../support/engineRestart";
 import { PROJECT, refreshDrift, scratchStack, ScratchStack, upReporting, whyNoEngine } from "../support/engineStack";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { waitFor } from "../support/processes";
 import { createSwarm, Swarm, swarmProblems } from "../support/swarm";
-import { answeringReplicas, expectBoundedLoss, loseWorkerUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
+import { answeringReplicas, busiestWorker, expectBoundedLoss, expectServingAgain, expectWorkerBack, LONE_MANAGER_RECOVERY_SECONDS, loseWorkerUnderLoad, restartNodeUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
 import { engineApi } from "../support/swarmReplay";
 
 const skipReason = whyNoEngine() ?? swarmProblems();
@@ -192,6 +196,26 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
         measured.push(...result.lines);
         expectBoundedLoss(result);
         // Swarm's own convergence is no change to the stack.
+        await stack.preview({ expectNoChanges: true, color: "never" });
+    });
+
+    test.each<EngineEvent>(["graceful", "crash", "reboot"])(
+        "the edge node's engine, %s: the stack serves again by itself once the overlay rejoins, and `pulumi up` afterwards changes nothing",
+        async (event) => {
+            const out = await outputs();
+            const result = await restartNodeUnderLoad({ swarm, api, node: swarm.manager, event, service: `${prefix}-app`, network: `${prefix}-app`, url: String(out.url), ca: String(out.certificatePem), replicas: 4 });
+            measured.push(...result.lines);
+            expectServingAgain(result, LONE_MANAGER_RECOVERY_SECONDS);
+            await stack.preview({ expectNoChanges: true, color: "never" });
+        },
+    );
+
+    test("a worker rebooted: few requests fail, it runs tasks again, and the stack needs no change", async () => {
+        const out = await outputs();
+        const worker = await busiestWorker(swarm, api, `${prefix}-app`, `${prefix}-app`);
+        const result = await restartNodeUnderLoad({ swarm, api, node: worker, event: "reboot", service: `${prefix}-app`, network: `${prefix}-app`, url: String(out.url), ca: String(out.certificatePem), replicas: 4 });
+        measured.push(...result.lines);
+        expectWorkerBack(result);
         await stack.preview({ expectNoChanges: true, color: "never" });
     });
 

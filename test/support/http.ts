@@ -85,3 +85,25 @@ export const SEED_KEYS = {
     classifier: "Predicted Class = ",
     regressor: "Predicted Percentage Profit per Unit = ",
 };
+
+/**
+ * The first moment after `from` at which 5 predictions in a row succeed on
+ * new connections to `url`, polled every 200 ms (epoch ms). Throws after
+ * 120 s, with what `whatRuns` says about the stack.
+ */
+export async function servingAgain(url: string, ca: string, from: number, whatRuns: () => string): Promise<number> {
+    const deadline = from + 120_000;
+    let streak = 0;
+    let firstOfStreak = 0;
+    while (Date.now() < deadline) {
+        const at = Date.now();
+        const ok = await postJson(`${url}${MODEL_PATHS.classifier}`, SEED_PAYLOADS.classifier, { ca, timeoutMs: 2000 })
+            .then((r) => r.status === 200)
+            .catch(() => false);
+        streak = ok ? streak + 1 : 0;
+        if (streak === 1) firstOfStreak = at;
+        if (streak === 5) return firstOfStreak;
+        await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`the stack did not serve again within 120 s; ${whatRuns()}`);
+}

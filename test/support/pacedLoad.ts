@@ -119,7 +119,8 @@ export function startPacedLoad(options: PacedLoadOptions): PacedLoad {
                     stream.setTimeout(5000, () => stream.close(http2.constants.NGHTTP2_CANCEL));
                     stream.on("response", (headers) => (code = Number(headers[":status"])));
                     stream.on("data", () => undefined);
-                    stream.on("end", () => resolve(code));
+                    // An end with no response headers is a dropped stream, not an answer.
+                    stream.on("end", () => (code ? resolve(code) : reject(Object.assign(new Error("stream ended without a response"), { code: "H2_NO_RESPONSE" }))));
                     stream.on("close", () => (code ? resolve(code) : reject(Object.assign(new Error("stream closed"), { code: `H2_RST_${stream.rstCode}` }))));
                     stream.on("error", reject);
                     stream.end(body);

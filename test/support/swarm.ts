@@ -66,6 +66,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { docker, dockerAsync } from "./docker";
+import { EngineEvent, EngineRestart } from "./engineRestart";
 import { request } from "./http";
 import { sleep, startGroup, stopGroup, waitFor } from "./processes";
 
@@ -174,6 +175,14 @@ export interface Swarm {
      * to teardown). Resolves once the daemon has exited.
      */
     stopNode(node: SwarmNode, signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+    /**
+     * Does one event of a host's life to a node's engine, as engineRestart.ts
+     * does to the host's: "graceful" (SIGTERM, as systemctl restart does),
+     * "crash" (its dockerd and containerd killed) or "reboot" (those, its
+     * docker-proxies, shims and every container process killed); then starts
+     * its daemon again with the same command line. Resolves once it answers.
+     */
+    restartNode(node: SwarmNode, event: EngineEvent): Promise<EngineRestart>;
     /** Seconds each phase of createSwarm took. */
     timings: Record<string, number>;
     /** Stops and removes everything; never throws for one step, throws at the end with what is left. Idempotent. */
@@ -415,7 +424,38 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
             startGroup("nsenter", [`--net=${NETNS_DIR}/${regNetns}`, "docker-registry", "serve", path.join(regDir, "config.yml")], { logFile: regLog }),
         );
 
-        // The daemons, each in its namespace, with its own roots, socket, config and cgroup parent.
+        /** Starts (or starts again) a node's daemon in its namespace, with its own roots, socket, config and cgroup parent. */
+        const startDaemon = (node: SwarmNode) => {
+            const child = startGroup(
+                "nsenter",
+                [
+                    `--net=${NETNS_DIR}/${node.netns}`,
+                    "dockerd",
+                    "--data-root", path.join(node.dir, "data"),
+                    "--exec-root", path.join(node.dir, "exec"),
+                    "--pidfile", path.join(node.dir, "docker.pid"),
+                    "-H", node.host,
+                    "--config-file", path.join(node.dir, "daemon.json"),
+                    "--bridge", "none",
+                    "--iptables=false",
+                ],
+                { logFile: path.join(node.dir, "dockerd.log") },
+            );
+            children.set(node.name, child);
+            node.pid = child.pid!;
+        };
+        const daemonAnswers = (node: SwarmNode) =>
+            waitFor(
+                `dockerd ${node.name} to answer`,
+                async () => {
+                    const child = children.get(node.name)!;
+                    if (child.exitCode !== null) throw new Error(`dockerd ${node.name} exited (${child.exitCode}): ${logTail(path.join(node.dir, "dockerd.log"))}`);
+                    return (await dockerAsync(["-H", node.host, "version", "--format", "{{.Server.Version}}"]).catch(() => undefined)) ? true : undefined;
+                },
+                60_000,
+            );
+
+        // The daemons.
         for (let i = 0; i < nodeCount; i++) {
             const name = `n${i}`;
             const address = `${base}.${NODE_OCTET_BASE + i}`;
@@ -437,23 +477,9 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
                 ),
             );
             const host = `unix://${path.join(dir, "docker.sock")}`;
-            const child = startGroup(
-                "nsenter",
-                [
-                    `--net=${NETNS_DIR}/${netns}`,
-                    "dockerd",
-                    "--data-root", path.join(dir, "data"),
-                    "--exec-root", path.join(dir, "exec"),
-                    "--pidfile", path.join(dir, "docker.pid"),
-                    "-H", host,
-                    "--config-file", config,
-                    "--bridge", "none",
-                    "--iptables=false",
-                ],
-                { logFile: path.join(dir, "dockerd.log") },
-            );
-            children.set(name, child);
-            nodes.push({ name, role: i < managerCount ? "manager" : "worker", address, netns, host, dir, id: "", pid: child.pid! });
+            const node: SwarmNode = { name, role: i < managerCount ? "manager" : "worker", address, netns, host, dir, id: "", pid: 0 };
+            startDaemon(node);
+            nodes.push(node);
         }
         phase("network, registry and daemons started");
 
@@ -466,19 +492,7 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
             },
             20_000,
         );
-        await Promise.all(
-            nodes.map((node) =>
-                waitFor(
-                    `dockerd ${node.name} to answer`,
-                    async () => {
-                        const child = children.get(node.name)!;
-                        if (child.exitCode !== null) throw new Error(`dockerd ${node.name} exited (${child.exitCode}): ${logTail(path.join(node.dir, "dockerd.log"))}`);
-                        return (await dockerAsync(["-H", node.host, "version", "--format", "{{.Server.Version}}"]).catch(() => undefined)) ? true : undefined;
-                    },
-                    60_000,
-                ),
-            ),
-        );
+        await Promise.all(nodes.map(daemonAnswers));
         phase("daemons answering");
 
         // The swarm: init on the first manager, the rest join with their token.
@@ -567,6 +581,29 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
                 if (!child) throw new Error(`no daemon ${node.name} in swarm ${id}`);
                 await stopGroup(child, signal, grace);
             },
+            restartNode: async (node, event) => {
+                const child = children.get(node.name);
+                if (!child) throw new Error(`no daemon ${node.name} in swarm ${id}`);
+                const found = nodeProcesses(id, node);
+                const stoppedAt = Date.now();
+                if (event === "graceful") {
+                    await stopGroup(child, "SIGTERM", grace);
+                } else {
+                    const exited = child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", resolve));
+                    const victims = event === "crash" ? [child.pid!, ...found.containerd] : [...found.containerd, ...found.shims, ...found.containers];
+                    // A reboot takes the daemon's whole group (its docker-proxies too).
+                    if (event === "reboot") killPids([-child.pid!], "SIGKILL");
+                    killPids(victims, "SIGKILL");
+                    await exited;
+                }
+                await waitFor(`${node.name}'s containerd to exit`, () => (found.containerd.every((pid) => !pidAlive(pid)) ? true : undefined), 30_000, 100);
+                // A dead containerd's pid file makes the next dockerd wait on it in vain (a reboot's fresh /run has none).
+                if (event !== "graceful") fs.rmSync(path.join(node.dir, "exec", "containerd", "containerd.pid"), { force: true });
+                startDaemon(node);
+                await daemonAnswers(node);
+                const killed = `${found.containerd.length} containerd, ${found.shims.length} shims, ${found.containers.length} container processes found`;
+                return { event, stoppedAt, answeringAt: Date.now(), killed };
+            },
             teardown,
         };
         return swarm;
@@ -614,6 +651,32 @@ function clusterProcesses(id: string): number[] {
         }
     }
     return pids;
+}
+
+/** A node's containerd, its shims and its containers' processes. */
+function nodeProcesses(id: string, node: SwarmNode): { containerd: number[]; shims: number[]; containers: number[] } {
+    const needle = path.join(node.dir, "exec", "containerd") + "/";
+    const containerd: number[] = [];
+    const shims: number[] = [];
+    for (const pid of clusterProcesses(id)) {
+        const cmdline = safeRead(`/proc/${pid}/cmdline`).replace(/\0/g, " ");
+        if (!cmdline.includes(needle)) continue;
+        (cmdline.includes("containerd-shim") ? shims : containerd).push(pid);
+    }
+    const cgroup = `/${names(id).cgroup(node.name)}`;
+    // Every v1 controller lists the same processes.
+    const containers = [...new Set(clusterCgroups(id).filter((dir) => dir.endsWith(cgroup) || dir.includes(`${cgroup}/`)).flatMap(cgroupPids))];
+    return { containerd, shims, containers };
+}
+
+function killPids(pids: number[], signal: NodeJS.Signals): void {
+    for (const pid of pids) {
+        try {
+            process.kill(pid, signal);
+        } catch {
+            // already gone
+        }
+    }
 }
 
 /** The cluster's cgroup directories (every v1 controller, or the v2 tree), deepest first. */

@@ -3,7 +3,8 @@
 // answer through the proxy, and the certificate an edge node serves.
 import { spawnSync } from "child_process";
 import * as tls from "tls";
-import { request } from "./http";
+import { EngineEvent, EngineRestart } from "./engineRestart";
+import { request, servingAgain } from "./http";
 import { formatTraffic, startPacedLoad, TrafficReport } from "./pacedLoad";
 import { waitFor } from "./processes";
 import { Swarm, SwarmNode } from "./swarm";
@@ -121,4 +122,96 @@ export async function loseWorkerUnderLoad(args: {
 export function expectBoundedLoss(result: { during: TrafficReport[]; converged: TrafficReport[] }): void {
     for (const report of result.during) expect(report.failed).toBeLessThanOrEqual(Math.max(10, report.requests * 0.1));
     for (const report of result.converged) expect([report.client, report.failed]).toEqual([report.client, 0]);
+}
+
+/**
+ * One event of a host's life (engineRestart.ts's graceful restart, crash or
+ * reboot) done to one node's engine under a paced load from both kinds of
+ * client. Waits until the stack serves again, Swarm runs all `replicas` app
+ * tasks and every one answers through the proxy; returns the times (from the
+ * engine answering again), the traffic reports and lines for the measurements.
+ */
+export async function restartNodeUnderLoad(args: {
+    swarm: Swarm;
+    api: ReturnType<typeof engineApi>;
+    node: SwarmNode;
+    event: EngineEvent;
+    service: string;
+    network: string;
+    url: string;
+    ca: string;
+    replicas: number;
+}): Promise<{ servingSeconds: number; convergedSeconds: number; tasksOnNode: number; reports: TrafficReport[]; lines: string[] }> {
+    const onNode = (tasks: AppTask[]) => tasks.filter((t) => t.node === args.node.id).length;
+    const before = onNode(await runningTasks(args.api, args.service, args.network));
+    const loads = CLIENTS.map((client) => startPacedLoad({ url: args.url, ca: args.ca, connections: 2, ratePerSecond: 20, maxSeconds: 300, client }));
+    let restart: EngineRestart | undefined;
+    let servingSeconds = Number.NaN;
+    let convergedSeconds = Number.NaN;
+    let tasksOnNode = 0;
+    let reports: TrafficReport[] = [];
+    try {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        restart = await args.swarm.restartNode(args.node, args.event);
+        const answeringAt = restart.answeringAt;
+        const services = () => args.swarm.docker(args.swarm.manager, ["service", "ps", "--format", "{{.Name}} {{.Node}} {{.CurrentState}} {{.Error}}", args.service]);
+        servingSeconds = ((await servingAgain(args.url, args.ca, answeringAt, () => `tasks:\n${services()}`)) - answeringAt) / 1000;
+        await waitFor(
+            `Swarm to run all ${args.replicas} tasks, every one answering through the proxy`,
+            async () => {
+                const tasks = await runningTasks(args.api, args.service, args.network);
+                if (tasks.length !== args.replicas) return undefined;
+                if ((await answeringReplicas(args.url, args.ca, 6 * args.replicas)).size !== args.replicas) return undefined;
+                tasksOnNode = onNode(tasks);
+                return true;
+            },
+            180_000,
+            500,
+        );
+        convergedSeconds = (Date.now() - answeringAt) / 1000;
+        // A little steady traffic after the recovery, in the reports too.
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+    } finally {
+        reports = await Promise.all(loads.map((load) => load.stop()));
+    }
+    const label = `${args.node.name} (${args.node.role}) engine ${args.event}`;
+    const lines = [
+        `${label}: engine down ${((restart!.answeringAt - restart!.stoppedAt) / 1000).toFixed(1)} s; serving again ${servingSeconds.toFixed(1)} s after it answered, ` +
+            `all ${args.replicas} tasks running and answering after ${convergedSeconds.toFixed(1)} s; its tasks ${before} before, ${tasksOnNode} after (${restart!.killed})`,
+        ...reports.map((report) => `  ${formatTraffic(label, report)}`),
+    ];
+    return { servingSeconds, convergedSeconds, tasksOnNode, reports, lines };
+}
+
+/**
+ * How long after its engine answers again an edge node that is the swarm's
+ * only manager may take to serve: its overlay learns the other nodes' tasks
+ * only when their gossip reconnects to it, which Docker retries about once a
+ * minute (measured 20-61 s; an edge node that is a worker, or one of three
+ * managers, rejoins through a running manager in about 5 s).
+ */
+export const LONE_MANAGER_RECOVERY_SECONDS = 90;
+
+/**
+ * After an engine event: the stack serves again within `limitSeconds` of the
+ * engine answering; meanwhile clients get connection errors or the proxy's
+ * 503 (no task reachable yet), never another answer.
+ */
+export function expectServingAgain(result: { servingSeconds: number; reports: TrafficReport[] }, limitSeconds: number): void {
+    expect(result.servingSeconds).toBeLessThan(limitSeconds);
+    for (const report of result.reports) expect(Object.keys(report.failures).filter((kind) => kind.startsWith("HTTP ") && kind !== "HTTP 503")).toEqual([]);
+}
+
+/** A node rebooted for a moment gets tasks again; requests failing meanwhile are few (those in flight on its tasks). */
+export function expectWorkerBack(result: { servingSeconds: number; tasksOnNode: number; reports: TrafficReport[] }): void {
+    expectServingAgain(result, 30);
+    for (const report of result.reports) expect(report.failed).toBeLessThanOrEqual(Math.max(10, report.requests * 0.1));
+    expect(result.tasksOnNode).toBeGreaterThan(0);
+}
+
+/** The worker running most of `service`'s tasks. */
+export async function busiestWorker(swarm: Swarm, api: ReturnType<typeof engineApi>, service: string, network: string): Promise<SwarmNode> {
+    const tasks = await runningTasks(api, service, network);
+    const count = (node: SwarmNode) => tasks.filter((t) => t.node === node.id).length;
+    return swarm.nodes.filter((n) => n.role === "worker").sort((a, b) => count(b) - count(a))[0];
 }

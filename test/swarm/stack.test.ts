@@ -6,10 +6,12 @@
 // TLS, the tutorial's curl, both models, tasks on two nodes answering; scale
 // 2 -> 4 and a new app image under a paced load (no failed request); a new
 // certificate, which rolls the one edge node's proxy (its ports close for a
-// few seconds: measured and bounded); a worker dropping off the network
-// under load (failures counted and bounded; none once Swarm has
-// rescheduled); and the stack's removal, after which no node has anything
-// of it.
+// few seconds: measured and bounded); the edge node's engine restarted,
+// crashed and rebooted under load (serving again by itself, every task
+// back); a worker rebooted (few failures, tasks on it again); a worker
+// dropping off the network under load (failures counted and bounded; none
+// once Swarm has rescheduled); and the stack's removal, after which no node
+// has anything of it.
 //
 // Needs what the swarm harness needs (root, dockerd, nsenter, docker-registry,
 // skopeo; scripts/setup.sh installs them) and a host Docker engine.
@@ -17,13 +19,14 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as os from "os";
 import { DEFAULTS } from "../../components/config";
+import { EngineEvent } from "../support/engineRestart";
 import { buildTestImages, engineAnswers, imageVariant, TEST_IMAGES } from "../support/docker";
 import { describeStep, enginePlan } from "../support/enginePlan";
 import { MODEL_PATHS, postJson, request, SEED_KEYS, SEED_PAYLOADS } from "../support/http";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { waitFor } from "../support/processes";
 import { createSwarm, Swarm, swarmProblems } from "../support/swarm";
-import { answeringReplicas, expectBoundedLoss, loseWorkerUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
+import { answeringReplicas, busiestWorker, expectBoundedLoss, expectServingAgain, expectWorkerBack, LONE_MANAGER_RECOVERY_SECONDS, loseWorkerUnderLoad, restartNodeUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
 import { engineApi, swarmReplayer, SwarmReplayer } from "../support/swarmReplay";
 import { ProgramRun, RESOURCE_TYPES, runProgram } from "../unit/program";
 
@@ -206,6 +209,22 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
             expect(report.longestGapSeconds).toBeLessThan(15);
             expect(Object.keys(report.failures).filter((kind) => kind.startsWith("HTTP "))).toEqual([]);
         }
+    });
+
+    test.each<EngineEvent>(["graceful", "crash", "reboot"])(
+        "the edge node's engine, %s: the stack serves again by itself once the overlay rejoins, and Swarm runs every task again",
+        async (event) => {
+            const result = await restartNodeUnderLoad({ swarm, api, node: swarm.manager, event, service: APP_SERVICE, network: "mlapi-dev-app", url: url(), ca: ca(current), replicas: 4 });
+            measured.push(...result.lines);
+            expectServingAgain(result, LONE_MANAGER_RECOVERY_SECONDS);
+        },
+    );
+
+    test("a worker rebooted (its engine and every process of its containers killed, then started): few requests fail, and it runs tasks again", async () => {
+        const worker = await busiestWorker(swarm, api, APP_SERVICE, "mlapi-dev-app");
+        const result = await restartNodeUnderLoad({ swarm, api, node: worker, event: "reboot", service: APP_SERVICE, network: "mlapi-dev-app", url: url(), ca: ca(current), replicas: 4 });
+        measured.push(...result.lines);
+        expectWorkerBack(result);
     });
 
     test("a worker dropping off the network: requests failing meanwhile are few, and none once Swarm has rescheduled its tasks", async () => {
