@@ -7,17 +7,27 @@
 //   npm run status                          # reads the outputs of $STACK (dev)
 //   npm run status -- --outputs out.json    # outputs saved with `pulumi stack output --json`
 //   npm run status -- --window 300          # rates over the last 5 minutes
+//   npm run status -- --host ssh://admin@10.0.0.10   # a swarm stack: the manager to ask
 //
 // It reads the stack's outputs, Docker (the containers' state, the proxy's
 // access log) and the operator listener (Nginx's stub_status, each replica's
 // metrics and health); it changes nothing.
+//
+// On a swarm stack (its outputs name appServiceName) it asks a manager
+// instead: --host, else the stack's swarmManagerHost (else docker:host),
+// else DOCKER_HOST or the docker CLI's default. It reads the nodes, the two
+// services and their tasks (the current ones, and those that failed in the
+// last --window seconds, an hour unless given) and asks /api/health through
+// the proxy 6 times per app replica to see which tasks answer
+// (scripts/lib/swarmStatus.ts).
 import { execFile } from "child_process";
 import * as fs from "fs";
 import { promisify } from "util";
 import { certificateFacts } from "../components/certificate";
 import { request } from "../test/support/http";
-import { peerCertificate, stackOutputs } from "./lib/deployed";
-import { accessLogWindow, assess, ContainerState, parsePrometheus, parseStubStatus, StatusFacts } from "./lib/statusReport";
+import { peerCertificate, stackConfigValue, stackOutputs } from "./lib/deployed";
+import { accessLogWindow, assess, CertificateStatus, ContainerState, parsePrometheus, parseStubStatus, StatusFacts } from "./lib/statusReport";
+import { assessSwarm, HealthAnswer, runningCount, selectTasks, SwarmFacts, SwarmNodeFacts, SwarmServiceFacts, SwarmTaskFacts } from "./lib/swarmStatus";
 
 const run = promisify(execFile);
 
@@ -47,12 +57,25 @@ async function fetchText(url: string): Promise<{ status: number; body: string } 
     }
 }
 
+/** The certificate HTTPS presents at `url` (not verified: the report checks it) and what the outputs expect of it. */
+async function servedCertificate(url: string, outputs: Record<string, unknown>): Promise<CertificateStatus> {
+    const served = await peerCertificate(url, { insecure: true }).then(
+        (peer) => certificateFacts(peer.certPem),
+        (error) => (error instanceof Error ? error.message : String(error)),
+    );
+    return {
+        served: typeof served === "string" ? served : { notAfter: served.notAfter, fingerprintSha256: served.fingerprintSha256, subject: served.subject },
+        expectedFingerprintSha256: typeof outputs.certificateFingerprintSha256 === "string" ? outputs.certificateFingerprintSha256 : undefined,
+        renewalDays: typeof outputs.certificateRenewalDays === "number" ? outputs.certificateRenewalDays : undefined,
+    };
+}
+
 export async function gatherFacts(outputs: Record<string, unknown>, options: { stack: string; windowSeconds: number; nowMs?: number }): Promise<StatusFacts> {
     const text = (key: string) => (typeof outputs[key] === "string" ? (outputs[key] as string) : undefined);
     const url = text("url");
     const replicaNames = outputs.replicaNames;
     const proxyName = text("proxyContainerName");
-    if (outputs.appServiceName) throw new Error("this is a swarm stack: `npm run status` reads one Docker host's containers; on a swarm use `docker service ps` on a manager (README, \"Swarm mode\")");
+    if (outputs.appServiceName) throw new Error("this is a swarm stack: its facts come from gatherSwarmFacts");
     if (!url || !Array.isArray(replicaNames) || !proxyName) throw new Error("the outputs have no url, replicaNames or proxyContainerName: is the stack deployed (`npm run deploy`)?");
     const holderName = text("portHolderName");
     const operatorUrl = text("operatorUrl");
@@ -70,10 +93,7 @@ export async function gatherFacts(outputs: Record<string, unknown>, options: { s
                   (error) => String(error.message).split("\n")[0],
               )
             : Promise.resolve("the proxy container does not exist"),
-        peerCertificate(url, { insecure: true }).then(
-            (peer) => certificateFacts(peer.certPem),
-            (error) => (error instanceof Error ? error.message : String(error)),
-        ),
+        servedCertificate(url, outputs),
         operatorUrl ? fetchText(operatorUrl) : undefined,
         operatorUrl ? fetchText(new URL("nginx/status", operatorUrl).href) : undefined,
         operatorUrl ? fetchText(new URL("nginx/metrics", operatorUrl).href) : undefined,
@@ -111,14 +131,143 @@ export async function gatherFacts(outputs: Record<string, unknown>, options: { s
         portHolder: holderName ? { name: holderName, container: containers.get(holderName) } : undefined,
         operator,
         window: logs,
-        certificate: {
-            served: typeof served === "string" ? served : { notAfter: served.notAfter, fingerprintSha256: served.fingerprintSha256, subject: served.subject },
-            expectedFingerprintSha256: text("certificateFingerprintSha256"),
-            renewalDays: typeof outputs.certificateRenewalDays === "number" ? outputs.certificateRenewalDays : undefined,
-        },
+        certificate: served,
         // What the replicas run: the served image (app + models); stacks from before it had the app image alone.
         images: { app: text("servedImage") ?? text("appImage"), proxy: text("proxyImage") },
     };
+}
+
+/** The docker CLI against `host` (its -H), or against its default endpoint. */
+function dockerOn(host: string | undefined) {
+    return (args: string[]) => run("docker", [...(host ? ["-H", host] : []), ...args], { maxBuffer: 64 << 20 });
+}
+
+const firstLine = (error: any) => String(error?.stderr || error?.message || error).trim().split("\n")[0];
+
+/** A task as `docker inspect --type task` prints it. */
+function taskFacts(t: any): SwarmTaskFacts {
+    return {
+        id: t.ID,
+        slot: t.Slot,
+        nodeId: t.NodeID ?? "",
+        state: t.Status?.State ?? "?",
+        desiredState: t.DesiredState ?? "?",
+        // Docker's nanoseconds, to milliseconds.
+        since: String(t.Status?.Timestamp ?? t.UpdatedAt ?? "").replace(/(\.\d{3})\d+/, "$1"),
+        error: t.Status?.Err || undefined,
+        image: t.Spec?.ContainerSpec?.Image ?? "?",
+        containerId: t.Status?.ContainerStatus?.ContainerID || undefined,
+    };
+}
+
+/**
+ * GET <url>api/health through the proxy `samples` times, one after the
+ * other, without verifying the certificate (the report checks it): who
+ * answered, and why the others got no task's answer. A 429 (the proxy's
+ * per-client limit) is waited out and asked again, up to 3 times.
+ */
+async function sampleHealth(url: string, samples: number): Promise<SwarmFacts["health"]> {
+    const answers: HealthAnswer[] = [];
+    const failures: string[] = [];
+    for (let i = 0; i < samples; i++) {
+        for (let attempt = 1; ; attempt++) {
+            const response = await request(`${url}api/health`, { insecure: true, timeoutMs: 5000 }).catch((error: Error) => error.message);
+            if (typeof response === "string") {
+                failures.push(response);
+                break;
+            }
+            if (response.status === 429 && attempt < 4) {
+                await new Promise((resolve) => setTimeout(resolve, 1000));
+                continue;
+            }
+            let body: any;
+            try {
+                body = JSON.parse(response.body);
+            } catch {
+                body = undefined;
+            }
+            if (typeof body?.replica === "string") answers.push({ replica: body.replica, status: response.status, models: body.models ?? {} });
+            else failures.push(`HTTP ${response.status}${typeof body?.error?.code === "string" ? ` ${body.error.code}` : ""} without a replica's answer`);
+            break;
+        }
+    }
+    return { samples, answers, failures };
+}
+
+/**
+ * A swarm stack's facts, from a manager (`host`: a Docker endpoint such as
+ * ssh://admin@10.0.0.10 or unix:///run/docker.sock; undefined: the docker
+ * CLI's default): its nodes, the app and proxy services with their current
+ * tasks and those that failed in the last `windowSeconds` (an hour unless
+ * given), which app tasks answer /api/health through the proxy (6 checks per
+ * app replica) and the certificate HTTPS presents.
+ */
+export async function gatherSwarmFacts(
+    outputs: Record<string, unknown>,
+    options: { stack: string; host?: string; windowSeconds?: number; nowMs?: number },
+): Promise<SwarmFacts> {
+    const text = (key: string) => (typeof outputs[key] === "string" ? (outputs[key] as string) : undefined);
+    const url = text("url");
+    const appName = text("appServiceName");
+    const proxyName = text("proxyServiceName");
+    if (!url || !appName || !proxyName) throw new Error("the outputs have no url, appServiceName or proxyServiceName: is the swarm stack deployed (`npm run deploy`)?");
+    const nowMs = options.nowMs ?? Date.now();
+    const sinceMs = nowMs - (options.windowSeconds ?? 3600) * 1000;
+    const docker = dockerOn(options.host);
+    const where = options.host ?? process.env.DOCKER_HOST ?? "the docker CLI's default engine";
+
+    const [nodeList, inspected, certificate] = await Promise.all([
+        docker(["node", "ls", "--format", "{{json .}}"]).catch((error) => {
+            throw new Error(`docker node ls on ${where}: ${firstLine(error)} (is it a manager of the swarm? --host names one)`);
+        }),
+        docker(["service", "inspect", appName, proxyName]).catch((error) => {
+            // A missing service: the other one is printed all the same.
+            if (!/no such service/i.test(String(error.stderr))) throw new Error(`docker service inspect on ${where}: ${firstLine(error)}`);
+            return { stdout: String(error.stdout ?? "") };
+        }),
+        servedCertificate(url, outputs),
+    ]);
+    const nodes: SwarmNodeFacts[] = nodeList.stdout
+        .split("\n")
+        .filter((line) => line.trim())
+        .map((line) => JSON.parse(line))
+        .map((n) => ({ id: n.ID, hostname: n.Hostname, status: n.Status, availability: n.Availability, managerStatus: n.ManagerStatus ?? "" }));
+    const specs = new Map<string, any>((JSON.parse(inspected.stdout.trim() || "[]") as any[]).map((s) => [s.Spec.Name, s]));
+
+    const tasksOf = async (name: string): Promise<SwarmTaskFacts[]> => {
+        if (!specs.has(name)) return [];
+        const ids = (await docker(["service", "ps", "--quiet", "--no-trunc", name])).stdout.split("\n").filter((id) => id.trim());
+        return ids.length ? (JSON.parse((await docker(["inspect", "--type", "task", ...new Set(ids)])).stdout) as any[]).map(taskFacts) : [];
+    };
+    const service = (name: string, tasks: SwarmTaskFacts[]): SwarmServiceFacts => {
+        const spec = specs.get(name);
+        if (!spec) return { name, missing: true, desired: 0, running: 0, tasks: [] };
+        const update = spec.UpdateStatus?.State ? { state: String(spec.UpdateStatus.State), message: spec.UpdateStatus.Message || undefined } : undefined;
+        return { name, desired: Number(spec.Spec?.Mode?.Replicated?.Replicas ?? 0), running: runningCount(tasks), update, tasks: selectTasks(tasks, sinceMs) };
+    };
+    const appReplicas = Number(specs.get(appName)?.Spec?.Mode?.Replicated?.Replicas ?? outputs.appReplicas ?? 1);
+    const [appTasks, proxyTasks, health] = await Promise.all([tasksOf(appName), tasksOf(proxyName), sampleHealth(url, 6 * Math.max(1, appReplicas))]);
+    return {
+        stack: options.stack,
+        url,
+        nowMs,
+        manager: options.host ?? process.env.DOCKER_HOST,
+        nodes,
+        app: service(appName, appTasks),
+        proxy: service(proxyName, proxyTasks),
+        health,
+        certificate,
+        images: { app: text("servedImage"), proxy: text("proxyImage") },
+    };
+}
+
+/** The manager the stack deploys to: swarmManagerHost, else docker:host (as components/swarm/platform.ts); undefined: neither is set. */
+function configuredManager(stack: string): string | undefined {
+    try {
+        return stackConfigValue(stack, "swarmManagerHost") ?? stackConfigValue(stack, "docker:host");
+    } catch (error) {
+        throw new Error(`${error instanceof Error ? error.message : error}; give the manager with --host`);
+    }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -126,15 +275,19 @@ async function main(argv: string[]): Promise<number> {
         const index = argv.indexOf(`--${name}`);
         return index >= 0 ? argv[index + 1] : undefined;
     };
-    const options = ["--outputs", "--stack", "--window"];
+    const options = ["--outputs", "--stack", "--window", "--host"];
     const unknown = argv.filter((a, i) => a.startsWith("--") && !options.includes(a) && !options.includes(argv[i - 1]));
-    if (unknown.length) throw new Error(`unknown option ${unknown[0]}; the options are --outputs FILE|-, --stack NAME, --window SECONDS`);
+    if (unknown.length) throw new Error(`unknown option ${unknown[0]}; the options are --outputs FILE|-, --stack NAME, --window SECONDS, --host DOCKER_HOST (a swarm stack's manager)`);
     const stack = flag("stack") ?? process.env.STACK ?? "dev";
     const windowSeconds = Number(flag("window") ?? 60);
     if (!Number.isInteger(windowSeconds) || windowSeconds < 1 || windowSeconds > 86400) throw new Error(`--window is ${flag("window")}: expected whole seconds from 1 to 86400`);
     const file = flag("outputs");
     const outputs = file ? JSON.parse(fs.readFileSync(file === "-" ? 0 : file, "utf8")) : stackOutputs(stack);
-    const report = assess(await gatherFacts(outputs, { stack, windowSeconds }));
+    const swarm = Boolean(outputs.appServiceName);
+    if (!swarm && flag("host") !== undefined) throw new Error("--host names a swarm stack's manager; this stack runs on one Docker host, which status reads with the docker CLI's default (DOCKER_HOST)");
+    const report = swarm
+        ? assessSwarm(await gatherSwarmFacts(outputs, { stack, host: flag("host") ?? configuredManager(stack), windowSeconds: flag("window") === undefined ? undefined : windowSeconds }))
+        : assess(await gatherFacts(outputs, { stack, windowSeconds }));
     console.log(report.text);
     return report.attention.length ? 1 : 0;
 }

@@ -1,6 +1,6 @@
 // What the smoke check and the status report read from a deployed stack:
-// its outputs (`pulumi stack output`) and the certificate its HTTPS port
-// presents.
+// its outputs (`pulumi stack output`), a config value (`pulumi config get`)
+// and the certificate its HTTPS port presents.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -14,11 +14,27 @@ const PROJECT_ROOT = path.resolve(__dirname, "../..");
  * beside the local state unless a passphrase is given.
  */
 export function stackOutputs(stack = process.env.STACK ?? "dev"): Record<string, unknown> {
+    const json = execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], { cwd: PROJECT_ROOT, env: pulumiEnv(), encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    return JSON.parse(json);
+}
+
+/** One config value of the stack (`pulumi config get`, secrets decrypted); undefined when the key is not set. */
+export function stackConfigValue(stack: string, key: string): string | undefined {
+    try {
+        return execFileSync("pulumi", ["config", "get", key, "--stack", stack], { cwd: PROJECT_ROOT, env: pulumiEnv(), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).replace(/\n$/, "");
+    } catch (error) {
+        const stderr = String((error as { stderr?: unknown }).stderr ?? "");
+        if (/configuration key .* not found/i.test(stderr)) return undefined;
+        throw new Error(`pulumi config get ${key} --stack ${stack}: ${stderr.trim().split("\n")[0] || (error instanceof Error ? error.message : String(error))}`);
+    }
+}
+
+/** The environment pulumi runs in: the passphrase file scripts/stack.sh keeps beside the local state, unless a passphrase is given. */
+function pulumiEnv(): NodeJS.ProcessEnv {
     const env = { ...process.env };
     const passphraseFile = path.join(PROJECT_ROOT, ".pulumi-state", "passphrase");
     if (!env.PULUMI_CONFIG_PASSPHRASE && !env.PULUMI_CONFIG_PASSPHRASE_FILE && fs.existsSync(passphraseFile)) env.PULUMI_CONFIG_PASSPHRASE_FILE = passphraseFile;
-    const json = execFileSync("pulumi", ["stack", "output", "--json", "--stack", stack], { cwd: PROJECT_ROOT, env, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-    return JSON.parse(json);
+    return env;
 }
 
 export interface PeerCertificate {

@@ -1,7 +1,8 @@
 // The status report's logic, apart from the gathering (scripts/status.ts):
 // parsers for what the stack exposes (Prometheus text, Nginx's stub_status,
-// Nginx's JSON access log), the last minute per replica, and the verdict.
-// Pure, so the unit tests give it facts and read the answer.
+// Nginx's JSON access log), the last minute per replica, and the verdict;
+// its certificate check and tables serve the swarm report (swarmStatus.ts)
+// too. Pure, so the unit tests give it facts and read the answer.
 
 /** One sample of the Prometheus text format. */
 export interface Sample {
@@ -143,13 +144,16 @@ export interface StatusFacts {
     operator?: { url: string; replicaNames?: string[]; error?: string };
     /** The proxy's access log over the window; a string: why it could not be read. */
     window: AccessLogWindow | string;
-    certificate: {
-        /** The certificate HTTPS presents (PEM) or why none could be read. */
-        served: { notAfter: string; fingerprintSha256: string; subject: string } | string;
-        expectedFingerprintSha256?: string;
-        renewalDays?: number;
-    };
+    certificate: CertificateStatus;
     images: { app?: string; proxy?: string };
+}
+
+/** The certificate HTTPS presents and what the stack's outputs expect of it (both platforms' reports). */
+export interface CertificateStatus {
+    /** The certificate HTTPS presents or why none could be read. */
+    served: { notAfter: string; fingerprintSha256: string; subject: string } | string;
+    expectedFingerprintSha256?: string;
+    renewalDays?: number;
 }
 
 export interface StatusReport {
@@ -167,7 +171,7 @@ export function imageId(output: string | undefined): string | undefined {
     return /\((sha256:[0-9a-f]{64})\)/.exec(output ?? "")?.[1] ?? (output?.startsWith("sha256:") ? output : undefined);
 }
 
-const shortId = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
+export const shortId = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
 const ms = (seconds: number | undefined) => (seconds === undefined ? "-" : seconds < 1 ? `${(seconds * 1000).toFixed(1)} ms` : `${seconds.toFixed(2)} s`);
 const pct = (part: number, whole: number) => (whole ? `${((100 * part) / whole).toFixed(1)}%` : "-");
 const rate = (count: number, seconds: number) => (seconds > 0 ? (count / seconds).toFixed(count / seconds < 1 ? 2 : 1) : "-");
@@ -176,7 +180,8 @@ function sampleValue(samples: Sample[], name: string): number | undefined {
     return samples.find((s) => s.name === name)?.value;
 }
 
-function table(rows: string[][]): string[] {
+/** Rows as aligned columns, indented by two spaces; the first row is the header. */
+export function table(rows: string[][]): string[] {
     const widths = rows[0].map((_, column) => Math.max(...rows.map((r) => (r[column] ?? "").length)));
     return rows.map((r) => `  ${r.map((cell, column) => cell.padEnd(widths[column])).join("  ")}`.trimEnd());
 }
@@ -187,6 +192,28 @@ function containerProblem(what: string, container: ContainerState | undefined): 
     if (container.status !== "running") return `${what} is ${container.status}: run \`pulumi up\`, which makes it again`;
     if (container.health && container.health !== "healthy") return `${what} is ${container.health}`;
     return undefined;
+}
+
+/**
+ * The certificate's line of a report ("localhost, 89 days left ...") and
+ * what needs attention: none presented, not the stack's, expired, or inside
+ * its renewal window.
+ */
+export function assessCertificate(cert: CertificateStatus, nowMs: number): { line: string; attention: string[] } {
+    const attention: string[] = [];
+    if (typeof cert.served === "string") {
+        attention.push(`HTTPS presented no certificate: ${cert.served}`);
+        return { line: `none read (${cert.served})`, attention };
+    }
+    const left = Math.floor((Date.parse(cert.served.notAfter) - nowMs) / DAY_MS);
+    const matches = cert.expectedFingerprintSha256 === undefined || cert.expectedFingerprintSha256 === cert.served.fingerprintSha256;
+    if (!matches) attention.push("HTTPS presents a certificate other than the stack's (run `pulumi up`, or find what else holds the port)");
+    if (left < 0) attention.push(`the certificate expired on ${cert.served.notAfter}`);
+    else if (cert.renewalDays !== undefined && left <= cert.renewalDays) {
+        attention.push(`the certificate has ${left} days left, inside its ${cert.renewalDays}-day renewal window: run \`pulumi up\` (a CSR or provided certificate needs a new one first)`);
+    }
+    const name = /CN=([^,\n]+)/.exec(cert.served.subject)?.[1] ?? cert.served.subject;
+    return { line: `${name}, ${left} days left (until ${cert.served.notAfter.slice(0, 10)}; renewal window ${cert.renewalDays ?? "?"} days), ${matches ? "the stack's" : "NOT the stack's"}`, attention };
 }
 
 /** The report and what needs attention (empty: healthy). */
@@ -259,22 +286,8 @@ export function assess(facts: StatusFacts): StatusReport {
         attention.push(`clients got ${pct(window.serverErrors, window.requests)} 5xx answers in the last ${window.seconds} s`);
     }
 
-    const cert = facts.certificate;
-    let certLine: string;
-    if (typeof cert.served === "string") {
-        attention.push(`HTTPS presented no certificate: ${cert.served}`);
-        certLine = `none read (${cert.served})`;
-    } else {
-        const left = Math.floor((Date.parse(cert.served.notAfter) - facts.nowMs) / DAY_MS);
-        const matches = cert.expectedFingerprintSha256 === undefined || cert.expectedFingerprintSha256 === cert.served.fingerprintSha256;
-        if (!matches) attention.push("HTTPS presents a certificate other than the stack's (run `pulumi up`, or find what else holds the port)");
-        if (left < 0) attention.push(`the certificate expired on ${cert.served.notAfter}`);
-        else if (cert.renewalDays !== undefined && left <= cert.renewalDays) {
-            attention.push(`the certificate has ${left} days left, inside its ${cert.renewalDays}-day renewal window: run \`pulumi up\` (a CSR or provided certificate needs a new one first)`);
-        }
-        const name = /CN=([^,\n]+)/.exec(cert.served.subject)?.[1] ?? cert.served.subject;
-        certLine = `${name}, ${left} days left (until ${cert.served.notAfter.slice(0, 10)}; renewal window ${cert.renewalDays ?? "?"} days), ${matches ? "the stack's" : "NOT the stack's"}`;
-    }
+    const certificate = assessCertificate(facts.certificate, facts.nowMs);
+    attention.push(...certificate.attention);
 
     // The models the replicas serve (mlapi_model_info), each version once.
     const models = [
@@ -292,7 +305,7 @@ export function assess(facts: StatusFacts): StatusReport {
         `Proxy ${facts.proxy.name}: ${proxyState}` +
             (window ? `; ${rate(window.requests, window.seconds)} req/s, ${pct(window.serverErrors, window.requests)} 5xx` : "") +
             (stub ? `; ${stub.active} connections (${stub.reading} reading, ${stub.writing} writing, ${stub.waiting} idle), ${stub.requests} requests since it started` : ""),
-        `Certificate: ${certLine}`,
+        `Certificate: ${certificate.line}`,
         `Images: app ${facts.images.app ?? "?"}; proxy ${facts.images.proxy ?? "?"}`,
         ...(models.length ? [`Models: ${models.join(", ")}`] : []),
         ...(facts.operator ? [] : ["(operatorPort is 0: no metrics, no health answers by name; Docker's and the access log's figures only)"]),

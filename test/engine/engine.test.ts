@@ -61,12 +61,15 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
 
     /**
      * `pulumi up` under a paced load: what the change did to traffic, for
-     * both kinds of client (HTTP/1.1 that resends once on a closed idle
-     * connection, and HTTP/2), each 2 connections at 30 predictions/s.
+     * each kind of client, each 2 connections at 30 predictions/s: HTTP/1.1
+     * that resends once on a closed idle connection and HTTP/2 (both must
+     * lose nothing), and Python's http.client and requests with no retry
+     * (measured: a reload of Nginx closes its idle kept-alive connections,
+     * and a client that sends on one at that moment loses the request).
      */
     async function upUnderLoad(change: string): Promise<TrafficReport[]> {
         const out = await outputs();
-        const loads = (["http1-resend", "http2"] as const).map((client) =>
+        const loads = (["http1-resend", "http2", "python-http.client", "python-requests"] as const).map((client) =>
             startPacedLoad({ url: String(out.url), ca: trustAnchor(out), connections: 2, ratePerSecond: 30, maxSeconds: 900, client }),
         );
         let seconds = 0;
@@ -86,9 +89,9 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         return reports;
     }
 
-    /** Zero failed requests and a short longest gap, for every client. */
+    /** Zero failed requests and a short longest gap, for the clients that resend what a closed idle connection lost. */
     const keptServing = (reports: TrafficReport[]) => {
-        for (const r of reports) {
+        for (const r of reports.filter((report) => !report.client.startsWith("python-"))) {
             expect([r.client, r.failed, r.failures]).toEqual([r.client, 0, {}]);
             expect([r.client, r.longestGapSeconds]).toEqual([r.client, expect.any(Number)]);
             expect(r.longestGapSeconds).toBeLessThan(0.5);

@@ -21,7 +21,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
+import { assessSwarm } from "../../scripts/lib/swarmStatus";
 import { formatReport, runSmoke } from "../../scripts/smoke";
+import { gatherSwarmFacts } from "../../scripts/status";
 import { EngineEvent } from "../support/engineRestart";
 import { PROJECT, refreshDrift, scratchStack, ScratchStack, upReporting, whyNoEngine } from "../support/engineStack";
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
@@ -140,6 +142,16 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
         expect([...seen].sort()).toEqual(running.map((t) => t.container.slice(0, 12)).sort());
     });
 
+    /** `npm run status` on the swarm, asking the manager: nothing needs attention. */
+    async function statusOk(replicas: number): Promise<void> {
+        const report = assessSwarm(await gatherSwarmFacts(await outputs(), { stack: stackName, host: swarm.manager.host }));
+        console.log(report.text);
+        expect(report.attention).toEqual([]);
+        expect(report.text).toMatch(new RegExp(`^OK: ${replicas} of ${replicas} app tasks running and answering through the proxy, 1 of 1 proxy tasks running, 3 of 3 nodes ready`, "m"));
+    }
+
+    test("`npm run status` on the swarm: every node ready, every task running the stack's image and answering through the proxy", () => statusOk(2));
+
     test("`replicas` 2 -> 4 adds tasks the proxy finds, with no failed request", async () => {
         await stack.setConfig(`${PROJECT}:replicas`, { value: "4" });
         const { reports, error } = await upUnderLoad("replicas 2 -> 4");
@@ -217,6 +229,8 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
         measured.push(...result.lines);
         expectWorkerBack(result);
         await stack.preview({ expectNoChanges: true, color: "never" });
+        await waitFor("every node Ready again", async () => ((await api<any[]>("GET", "/nodes")).every((n) => n.Status.State === "ready") ? true : undefined), 60_000, 500);
+        await statusOk(4);
     });
 
     test("`pulumi destroy` leaves nothing of the stack on any node", async () => {

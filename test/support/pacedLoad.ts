@@ -8,12 +8,20 @@
 //     arrived (what browsers and most HTTP libraries do); resends are counted;
 //   - "http2": one HTTP/2 connection per worker that moves to a new one after
 //     a GOAWAY, resending a request the server refused unprocessed
-//     (REFUSED_STREAM, or a stream cut by the GOAWAY); resends are counted.
+//     (REFUSED_STREAM, or a stream cut by the GOAWAY); resends are counted;
+//   - "python-http.client" and "python-requests": Python's own clients with
+//     no retry (test/clients/paced_load.py, in the project's venv).
+import { spawn } from "child_process";
+import * as fs from "fs";
 import * as http2 from "http2";
 import * as https from "https";
+import * as os from "os";
+import * as path from "path";
 import { MODEL_PATHS, SEED_PAYLOADS } from "./http";
 
-export type LoadClient = "http1" | "http1-resend" | "http2";
+export type LoadClient = "http1" | "http1-resend" | "http2" | "python-http.client" | "python-requests";
+
+const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
 export interface PacedLoadOptions {
     /** The stack's base URL, e.g. https://127.0.0.1:18443/. */
@@ -49,7 +57,36 @@ export interface PacedLoad {
     stop(): Promise<TrafficReport>;
 }
 
+/** The same load from test/clients/paced_load.py: Python's http.client or requests, no retry. */
+function startPythonLoad(options: PacedLoadOptions, client: "python-http.client" | "python-requests"): PacedLoad {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-load-"));
+    const caFile = path.join(dir, "ca.pem");
+    fs.writeFileSync(caFile, options.ca ?? "");
+    const python = path.join(PROJECT_ROOT, ".venv", "bin", "python");
+    const args = [path.join(PROJECT_ROOT, "test", "clients", "paced_load.py"), options.url, caFile, client.replace(/^python-/, ""), String(options.connections ?? 4), String(options.ratePerSecond ?? 60), String(options.maxSeconds ?? 600)];
+    const child = spawn(python, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve, reject) => {
+        child.once("error", reject);
+        child.once("close", resolve);
+    });
+    return {
+        async stop() {
+            child.kill("SIGTERM");
+            const code = await exited;
+            fs.rmSync(dir, { recursive: true, force: true });
+            if (code !== 0) throw new Error(`${python} ${args.join(" ")} exited ${code}: ${stderr.trim()}`);
+            const report = JSON.parse(stdout.trim().split("\n").pop()!);
+            return { client, resends: 0, ...report };
+        },
+    };
+}
+
 export function startPacedLoad(options: PacedLoadOptions): PacedLoad {
+    if (options.client === "python-http.client" || options.client === "python-requests") return startPythonLoad(options, options.client);
     const connections = options.connections ?? 4;
     const intervalMs = (1000 * connections) / (options.ratePerSecond ?? 60);
     const deadline = Date.now() + (options.maxSeconds ?? 600) * 1000;

@@ -19,6 +19,8 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as os from "os";
 import { DEFAULTS } from "../../components/config";
+import { assessSwarm } from "../../scripts/lib/swarmStatus";
+import { gatherSwarmFacts } from "../../scripts/status";
 import { EngineEvent } from "../support/engineRestart";
 import { buildTestImages, engineAnswers, imageVariant, TEST_IMAGES } from "../support/docker";
 import { describeStep, enginePlan } from "../support/enginePlan";
@@ -163,6 +165,15 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
         expect(seen.size).toBeGreaterThan(0);
         const all = await answering(30);
         expect([...all].sort()).toEqual(tasks.map((t) => t.container.slice(0, 12)).sort());
+    });
+
+    test("`npm run status` on the swarm: every node ready, every task running and answering through the proxy", async () => {
+        // Without the image outputs: the replay pushes the images under other digests than the mocked ones.
+        const outputs = Object.fromEntries(Object.entries(current.outputs).filter(([key]) => !/Image$/.test(key)).map(([key, output]) => [key, output.value]));
+        const report = assessSwarm(await gatherSwarmFacts(outputs, { stack: "dev", host: swarm.manager.host }));
+        console.log(report.text);
+        expect(report.attention).toEqual([]);
+        expect(report.text).toMatch(/^OK: 2 of 2 app tasks running and answering through the proxy, 1 of 1 proxy tasks running, 3 of 3 nodes ready/m);
     });
 
     test("scaling 2 -> 4 updates only the app service; the proxy finds the new tasks; no request fails", async () => {
