@@ -132,7 +132,7 @@ describeRestarts("the stack serves again by itself after each event of a host's 
                     `${moved} of ${before.length} replicas at a new address (${before.join(", ")} -> ${after.join(", ")}), ${answering.length} answering (${restart.killed})`,
             );
         } finally {
-            for (const report of await Promise.all(loads.map((l) => l.stop()))) measured.push(`  ${formatTraffic(`engine ${event} (${round})`, report)}`);
+            for (const report of await Promise.all(loads.map((l) => l.stop()))) measured.push(`  ${formatTraffic(`engine ${event} (${round})`, report, undefined, "the engine was down")}`);
         }
         expect(recoverySeconds).toBeLessThan(RECOVERY_LIMIT_SECONDS);
         // Nginx reaches every replica, wherever the engine put it.

@@ -83,7 +83,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         } finally {
             reports = await Promise.all(loads.map((load) => load.stop()));
             for (const report of reports) {
-                traffic.push(formatTraffic(change, report, seconds));
+                traffic.push(formatTraffic(change, report, seconds, report.client.startsWith("python-") ? "Nginx's reload closes idle kept-alive connections; this client never resends" : undefined));
                 console.log(traffic[traffic.length - 1]);
             }
         }
@@ -401,7 +401,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
             }
             timings.push(`engine ${event}: down ${((restart.answeringAt - restart.stoppedAt) / 1000).toFixed(1)} s, serving again ${recovery.toFixed(1)} s after it answered`);
         } finally {
-            for (const report of await Promise.all(loads.map((load) => load.stop()))) traffic.push(formatTraffic(`engine ${event}`, report));
+            for (const report of await Promise.all(loads.map((load) => load.stop()))) traffic.push(formatTraffic(`engine ${event}`, report, undefined, "the engine was down"));
         }
         expect(recovery).toBeLessThan(30);
         const states = execFileSync("docker", ["ps", "-a", "--filter", `name=^${prefix}`, "--format", "{{.Names}} {{.State}}"], { encoding: "utf8" }).trim().split("\n");

@@ -214,10 +214,16 @@ export function startPacedLoad(options: PacedLoadOptions): PacedLoad {
     };
 }
 
-export function formatTraffic(change: string, report: TrafficReport, upSeconds?: number): string {
+/**
+ * One line for a log: what `change` did to one client kind's traffic.
+ * `expected` says why losses are a measurement there, not a failure (an
+ * engine down, a node lost): then lost requests read as such.
+ */
+export function formatTraffic(change: string, report: TrafficReport, upSeconds?: number, expected?: string): string {
     const kinds = Object.entries(report.failures).map(([k, n]) => `${n} ${k}`).join(", ");
+    const outcome = report.failed && expected ? `lost, as expected (${expected})` : "failed";
     return (
-        `${change} [${report.client}]: ${report.failed} of ${report.requests} requests failed${kinds ? ` (${kinds})` : ""}, ${report.resends} resent, ` +
+        `${change} [${report.client}]: ${report.failed} of ${report.requests} requests ${outcome}${kinds ? ` (${kinds})` : ""}, ${report.resends} resent, ` +
         `longest gap ${report.longestGapSeconds.toFixed(2)} s (from ${new Date(report.longestGapFrom).toISOString().slice(11, 23)})${upSeconds === undefined ? "" : `, pulumi up ${upSeconds.toFixed(1)} s`}`
     );
 }

@@ -96,7 +96,7 @@ export async function loseWorkerUnderLoad(args: {
     } finally {
         during = await Promise.all(loads.map((load) => load.stop()));
     }
-    for (const report of during) lines.push(formatTraffic(`worker lost (${lost} of ${args.replicas} tasks), until rescheduled after ${rescheduledSeconds.toFixed(1)} s`, report));
+    for (const report of during) lines.push(formatTraffic(`worker lost (${lost} of ${args.replicas} tasks), until rescheduled after ${rescheduledSeconds.toFixed(1)} s`, report, undefined, "in flight on the lost node"));
 
     await waitFor("the proxy to send only to running tasks", async () => ((await answeringReplicas(args.url, args.ca, 3 * args.replicas)).size === args.replicas ? true : undefined), 60_000, 500);
     const after = CLIENTS.map((client) => startPacedLoad({ url: args.url, ca: args.ca, connections: 2, ratePerSecond: 20, maxSeconds: 10, client }));
@@ -178,7 +178,7 @@ export async function restartNodeUnderLoad(args: {
     const lines = [
         `${label}: engine down ${((restart!.answeringAt - restart!.stoppedAt) / 1000).toFixed(1)} s; serving again ${servingSeconds.toFixed(1)} s after it answered, ` +
             `all ${args.replicas} tasks running and answering after ${convergedSeconds.toFixed(1)} s; its tasks ${before} before, ${tasksOnNode} after (${restart!.killed})`,
-        ...reports.map((report) => `  ${formatTraffic(label, report)}`),
+        ...reports.map((report) => `  ${formatTraffic(label, report, undefined, `${args.node.name}'s engine restarted`)}`),
     ];
     return { servingSeconds, convergedSeconds, tasksOnNode, reports, lines };
 }
