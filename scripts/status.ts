@@ -27,7 +27,7 @@ import { certificateFacts } from "../components/certificate";
 import { request } from "../test/support/http";
 import { peerCertificate, stackConfigValue, stackOutputs } from "./lib/deployed";
 import { accessLogWindow, assess, CertificateStatus, ContainerState, parsePrometheus, parseStubStatus, StatusFacts } from "./lib/statusReport";
-import { assessSwarm, HealthAnswer, runningCount, selectTasks, SwarmFacts, SwarmNodeFacts, SwarmServiceFacts, SwarmTaskFacts } from "./lib/swarmStatus";
+import { assessSwarm, HealthAnswer, selectTasks, SwarmFacts, SwarmNodeFacts, SwarmServiceFacts, SwarmTaskFacts } from "./lib/swarmStatus";
 
 const run = promisify(execFile);
 
@@ -241,9 +241,9 @@ export async function gatherSwarmFacts(
     };
     const service = (name: string, tasks: SwarmTaskFacts[]): SwarmServiceFacts => {
         const spec = specs.get(name);
-        if (!spec) return { name, missing: true, desired: 0, running: 0, tasks: [] };
+        if (!spec) return { name, missing: true, desired: 0, tasks: [] };
         const update = spec.UpdateStatus?.State ? { state: String(spec.UpdateStatus.State), message: spec.UpdateStatus.Message || undefined } : undefined;
-        return { name, desired: Number(spec.Spec?.Mode?.Replicated?.Replicas ?? 0), running: runningCount(tasks), update, tasks: selectTasks(tasks, sinceMs) };
+        return { name, desired: Number(spec.Spec?.Mode?.Replicated?.Replicas ?? 0), update, tasks: selectTasks(tasks, sinceMs) };
     };
     const appReplicas = Number(specs.get(appName)?.Spec?.Mode?.Replicated?.Replicas ?? outputs.appReplicas ?? 1);
     const [appTasks, proxyTasks, health] = await Promise.all([tasksOf(appName), tasksOf(proxyName), sampleHealth(url, 6 * Math.max(1, appReplicas))]);

@@ -44,8 +44,6 @@ export interface SwarmServiceFacts {
     missing?: boolean;
     /** Spec.Mode.Replicated.Replicas. */
     desired: number;
-    /** Current tasks (desired state running) that run. */
-    running: number;
     /** UpdateStatus, when the service was ever updated. */
     update?: { state: string; message?: string };
     /** Its current tasks, then the few that failed recently (selectTasks). */
@@ -97,9 +95,12 @@ export function selectTasks(tasks: SwarmTaskFacts[], sinceMs: number): SwarmTask
     return [...current, ...failed];
 }
 
-/** The current tasks that run (for SwarmServiceFacts.running). */
+/** A current task (desired state running) that runs. */
+const isRunning = (t: SwarmTaskFacts) => t.desiredState === "running" && t.state === "running";
+
+/** How many of a service's current tasks run. */
 export function runningCount(tasks: SwarmTaskFacts[]): number {
-    return tasks.filter((t) => t.desiredState === "running" && t.state === "running").length;
+    return tasks.filter(isRunning).length;
 }
 
 /** The digest of an image reference or of the outputs' "name (registry/name@sha256:...)". */
@@ -136,9 +137,9 @@ export function assessSwarm(facts: SwarmFacts): StatusReport {
     const answersBy = new Map<string, HealthAnswer[]>();
     for (const answer of facts.health.answers) answersBy.set(answer.replica, [...(answersBy.get(answer.replica) ?? []), answer]);
     const anyAnswer = facts.health.answers.length > 0;
-    const runningApp = facts.app.tasks.filter((t) => t.desiredState === "running" && t.state === "running");
+    const runningApp = facts.app.tasks.filter(isRunning);
     const answering = (task: SwarmTaskFacts): string => {
-        if (facts.health.samples === 0 || !(task.desiredState === "running" && task.state === "running")) return "-";
+        if (facts.health.samples === 0 || !isRunning(task)) return "-";
         const answers = answersBy.get(shortContainer(task.containerId) ?? "") ?? [];
         const ok = answers.filter((a) => a.status === 200).length;
         if (ok) return `yes (${ok})`;
@@ -150,10 +151,11 @@ export function assessSwarm(facts: SwarmFacts): StatusReport {
             attention.push(`the ${label} service ${service.name} does not exist: run \`pulumi up\`, which makes it again`);
             return [`${label[0].toUpperCase()}${label.slice(1)} service ${service.name}: missing`];
         }
-        if (service.running < service.desired) {
+        const running = runningCount(service.tasks);
+        if (running < service.desired) {
             const waiting = service.tasks.filter((t) => t.desiredState === "running" && t.state !== "running");
             const why = waiting.map((t) => `task ${t.slot ?? t.id.slice(0, 12)} ${t.state}${t.error ? `: ${t.error}` : ""}`).join("; ");
-            attention.push(`the ${label} service ${service.name} runs ${service.running} of ${service.desired} tasks${why ? ` (${why})` : ""}`);
+            attention.push(`the ${label} service ${service.name} runs ${running} of ${service.desired} tasks${why ? ` (${why})` : ""}`);
         }
         const update = service.update;
         if (update && UPDATE_TROUBLE[update.state]) attention.push(`the ${label} service ${service.name}: update ${update.state}${update.message ? ` (${update.message})` : ""}: ${UPDATE_TROUBLE[update.state]}`);
@@ -178,7 +180,7 @@ export function assessSwarm(facts: SwarmFacts): StatusReport {
             ]);
         }
         const updateNote = update ? `; last update ${update.state}` : "";
-        return [`${label[0].toUpperCase()}${label.slice(1)} service ${service.name}: ${service.running} of ${service.desired} tasks running${updateNote}`, ...table(rows)];
+        return [`${label[0].toUpperCase()}${label.slice(1)} service ${service.name}: ${running} of ${service.desired} tasks running${updateNote}`, ...table(rows)];
     };
     const appSection = serviceSection(facts.app, "app", facts.images.app);
     const proxySection = serviceSection(facts.proxy, "proxy", facts.images.proxy);
@@ -231,7 +233,7 @@ export function assessSwarm(facts: SwarmFacts): StatusReport {
         "",
         attention.length
             ? `ATTENTION: ${attention.join("; ")}`
-            : `OK: ${facts.app.running} of ${facts.app.desired} app tasks running and answering through the proxy, ${facts.proxy.running} of ${facts.proxy.desired} proxy tasks running, ` +
+            : `OK: ${runningCount(facts.app.tasks)} of ${facts.app.desired} app tasks running and answering through the proxy, ${runningCount(facts.proxy.tasks)} of ${facts.proxy.desired} proxy tasks running, ` +
               `${ready} of ${facts.nodes.length} nodes ready, certificate valid and outside its renewal window`,
     ];
     return { text: lines.join("\n"), attention };

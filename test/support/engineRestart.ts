@@ -10,6 +10,7 @@
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import { engineAnswers } from "./docker";
+import { killPids } from "./processes";
 
 export type EngineEvent = "graceful" | "crash" | "reboot";
 
@@ -107,13 +108,7 @@ export async function restartEngine(event: EngineEvent): Promise<EngineRestart> 
     if (event === "graceful") {
         process.kill(pid, "SIGTERM");
     } else {
-        for (const victim of [pid, ...containerd, ...(event === "reboot" ? [...shims, ...containerPids] : [])]) {
-            try {
-                process.kill(victim, "SIGKILL");
-            } catch {
-                // already gone
-            }
-        }
+        killPids([pid, ...containerd, ...(event === "reboot" ? [...shims, ...containerPids] : [])], "SIGKILL");
     }
     // A graceful stop waits for the containers' stop timeouts (Nginx drains, Gunicorn finishes).
     await waitUntil("dockerd still runs", () => gone(pid), 90);

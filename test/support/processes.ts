@@ -6,13 +6,20 @@ import * as fs from "fs";
 
 const live = new Set<ChildProcess>();
 
+/** Signals each pid (a negative one: its process group), skipping those already gone. */
+export function killPids(pids: number[], signal: NodeJS.Signals): void {
+    for (const pid of pids) {
+        try {
+            process.kill(pid, signal);
+        } catch {
+            /* already gone */
+        }
+    }
+}
+
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    try {
-        process.kill(-child.pid, signal);
-    } catch {
-        /* already gone */
-    }
+    killPids([-child.pid], signal);
 }
 
 const scratchDirs = new Set<string>();

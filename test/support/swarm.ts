@@ -68,7 +68,7 @@ import * as path from "path";
 import { docker, dockerAsync } from "./docker";
 import { EngineEvent, EngineRestart } from "./engineRestart";
 import { request } from "./http";
-import { sleep, startGroup, stopGroup, waitFor } from "./processes";
+import { killPids, sleep, startGroup, stopGroup, waitFor } from "./processes";
 
 export const SWARM_PREFIX = "mlswarm";
 /** The node label that names each node (n0, n1, ...): the only reliable way to tell them apart. */
@@ -590,9 +590,8 @@ export async function createSwarm(options: SwarmOptions = {}): Promise<Swarm> {
                     await stopGroup(child, "SIGTERM", grace);
                 } else {
                     const exited = child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", resolve));
-                    const victims = event === "crash" ? [child.pid!, ...found.containerd] : [...found.containerd, ...found.shims, ...found.containers];
-                    // A reboot takes the daemon's whole group (its docker-proxies too).
-                    if (event === "reboot") killPids([-child.pid!], "SIGKILL");
+                    // A reboot takes the daemon's whole process group (its docker-proxies too).
+                    const victims = event === "crash" ? [child.pid!, ...found.containerd] : [-child.pid!, ...found.containerd, ...found.shims, ...found.containers];
                     killPids(victims, "SIGKILL");
                     await exited;
                 }
@@ -667,16 +666,6 @@ function nodeProcesses(id: string, node: SwarmNode): { containerd: number[]; shi
     // Every v1 controller lists the same processes.
     const containers = [...new Set(clusterCgroups(id).filter((dir) => dir.endsWith(cgroup) || dir.includes(`${cgroup}/`)).flatMap(cgroupPids))];
     return { containerd, shims, containers };
-}
-
-function killPids(pids: number[], signal: NodeJS.Signals): void {
-    for (const pid of pids) {
-        try {
-            process.kill(pid, signal);
-        } catch {
-            // already gone
-        }
-    }
 }
 
 /** The cluster's cgroup directories (every v1 controller, or the v2 tree), deepest first. */
@@ -800,13 +789,7 @@ function safeRead(file: string): string {
 }
 
 async function killAndWait(pids: number[], signal: NodeJS.Signals, timeoutMs: number): Promise<number[]> {
-    for (const pid of pids) {
-        try {
-            process.kill(pid, signal);
-        } catch {
-            /* gone */
-        }
-    }
+    killPids(pids, signal);
     const deadline = Date.now() + timeoutMs;
     let alive = pids.filter(pidAlive);
     while (alive.length && Date.now() < deadline) {

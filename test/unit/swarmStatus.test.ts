@@ -45,8 +45,8 @@ function healthyFacts(): SwarmFacts {
             { id: WORKER_1, hostname: "swarm-node", status: "Ready", availability: "Active", managerStatus: "" },
             { id: WORKER_2, hostname: "swarm-node", status: "Ready", availability: "Active", managerStatus: "" },
         ],
-        app: { name: "mlapi-dev-app", desired: 2, running: 2, update: { state: "completed", message: "update completed" }, tasks: appTasks },
-        proxy: { name: "mlapi-dev-proxy", desired: 1, running: 1, tasks: proxyTasks },
+        app: { name: "mlapi-dev-app", desired: 2, update: { state: "completed", message: "update completed" }, tasks: appTasks },
+        proxy: { name: "mlapi-dev-proxy", desired: 1, tasks: proxyTasks },
         health: {
             samples: 12,
             answers: Array.from({ length: 12 }, (_, i) => ({ replica: container(1 + (i % 2)).slice(0, 12), status: 200, models: MODELS })),
@@ -107,7 +107,6 @@ describe("the verdict", () => {
             "an app task missing (one pending, no node fits)",
             (f) => {
                 f.app.tasks[1] = task({ id: "apptask3xxxxxxxxxxxxxxxxx", slot: 2, nodeId: "", state: "pending", error: "no suitable node (insufficient resources on 3 nodes)" });
-                f.app.running = 1;
                 f.health.answers = f.health.answers.filter((a) => a.replica === "111111111111");
             },
             /the app service mlapi-dev-app runs 1 of 2 tasks \(task 2 pending: no suitable node \(insufficient resources on 3 nodes\)\)/,
@@ -143,7 +142,7 @@ describe("the verdict", () => {
         ["some checks answered by the proxy alone", (f) => (f.health.failures = ["HTTP 502 bad_gateway without a replica's answer"]), /1 of 12 health checks through the proxy got no task's answer: HTTP 502/],
         ["an app task on another image", (f) => (f.app.tasks[0].image = `registry.internal:5000/mlapi-dev-models@${OLD_DIGEST}`), /app task 1 \(apptask1xxxx\) on swarm-node \(w1orker00000\) runs image cccccccccccc, not the stack's aaaaaaaaaaaa/],
         ["a proxy task on another image", (f) => (f.proxy.tasks[0].image = `mlapi-dev-proxy:latest@${OLD_DIGEST}`), /proxy task 1 \(proxytask1xx\) .* runs image cccccccccccc, not the stack's bbbbbbbbbbbb/],
-        ["a service gone", (f) => (f.proxy = { name: "mlapi-dev-proxy", missing: true, desired: 0, running: 0, tasks: [] }), /the proxy service mlapi-dev-proxy does not exist: run `pulumi up`/],
+        ["a service gone", (f) => (f.proxy = { name: "mlapi-dev-proxy", missing: true, desired: 0, tasks: [] }), /the proxy service mlapi-dev-proxy does not exist: run `pulumi up`/],
         ["the certificate in its renewal window", (f) => (f.nowMs = Date.parse("2027-02-01T16:00:00Z")), /the certificate has 27 days left, inside its 30-day renewal window: run `pulumi up`/],
         ["the certificate expired", (f) => (f.nowMs = Date.parse("2027-03-02T00:00:00Z")), /the certificate expired on 2027-03-01/],
         ["another certificate served", (f) => (f.certificate.expectedFingerprintSha256 = "EF:01"), /a certificate other than the stack's/],
@@ -180,7 +179,6 @@ describe("the verdict", () => {
         const facts = healthyFacts();
         facts.nodes[2].status = "Down";
         facts.app.tasks[1].state = "orphaned";
-        facts.app.running = 1;
         facts.health.answers = facts.health.answers.filter((a) => a.replica === "111111111111");
         const { attention } = assessSwarm(facts);
         expect(attention).toEqual([
