@@ -19,8 +19,9 @@
 //   2. deploys through the manager's Engine API from the program's own pure
 //      specs (appServiceArgs, proxyServiceArgs, translated as the swarm suite
 //      replays them, serviceSpec): the app (2 tasks, placed by the scheduler)
-//      and two proxy services on the manager, each with its own host-mode
-//      ports, edge network, and config, certificate, key and frontend as
+//      and two proxy services on the manager, each behind a port forwarder
+//      of its own (its host-mode ports), with its own edge and front
+//      networks, and config, certificate, key and frontend as
 //      content-named Swarm configs and secret (a bench certificate made with
 //      openssl). A is exactly what the program deploys (swarmNginxConfig's
 //      config, the discovery loop). B is the same rendered config with the
@@ -50,9 +51,9 @@ import * as os from "os";
 import { replicaSettings } from "../components/appSpec";
 import { parseSettings, StackSettings } from "../components/config";
 import { PROXY_FILES } from "../components/layout";
-import { frontendFiles, proxyUploads, SWARM_UPSTREAMS_FILE, swarmNginxConfig } from "../components/proxyConfig";
+import { frontendFiles, proxyUploads, SWARM_FORWARDER_FILES, SWARM_UPSTREAMS_FILE, swarmForwarderConfig, swarmNginxConfig } from "../components/proxyConfig";
 import { appServiceArgs } from "../components/swarm/appService";
-import { contentName, MountedFile, proxyServiceArgs } from "../components/swarm/proxyService";
+import { contentName, forwarderServiceArgs, MountedFile, proxyServiceArgs } from "../components/swarm/proxyService";
 import { buildTestImages, TEST_IMAGES } from "../test/support/docker";
 import { postJson, SEED_PAYLOADS } from "../test/support/http";
 import { generateKey, selfSignedCert } from "../test/support/openssl";
@@ -69,8 +70,8 @@ const USAGE = "usage: npx tsx bench/swarm-discovery.ts [--rounds N] [--duration 
 const APP_SUBNET = "10.233.78.0/24";
 const NAME_PREFIX = "disc";
 const VARIANTS = {
-    A: { namePrefix: "disc-a", httpsPort: 10443, httpPort: 10080, form: "static upstream + keepalive, discovery loop reloads" },
-    B: { namePrefix: "disc-b", httpsPort: 11443, httpPort: 11080, form: "resolver valid=1s + proxy_pass to a variable" },
+    A: { namePrefix: "disc-a", httpsPort: 10443, httpPort: 10080, frontSubnet: "10.233.81.0/24", form: "static upstream + keepalive, discovery loop reloads" },
+    B: { namePrefix: "disc-b", httpsPort: 11443, httpPort: 11080, frontSubnet: "10.233.82.0/24", form: "resolver valid=1s + proxy_pass to a variable" },
 } as const;
 type Variant = keyof typeof VARIANTS;
 const ORDER: Variant[] = ["A", "B"];
@@ -178,13 +179,15 @@ const waitForTasks = (stack: Pick<Stack, "swarm" | "api">, service: string, coun
     }, 240_000, 1000);
 
 /**
- * One proxy service: its edge network, its files as Swarm configs and a
- * secret named by their content (as SwarmProxyService makes them), and the
- * service, from proxyServiceArgs. B runs the image's command instead of the loop.
+ * One proxy service: its edge and front networks, its files as Swarm configs
+ * and a secret named by their content (as SwarmProxyService makes them), the
+ * service, from proxyServiceArgs, and its forwarder (forwarderServiceArgs). B
+ * runs the image's command instead of the loop.
  */
 async function createProxy(api: Stack["api"], variant: Variant, args: { image: string; appService: string; appNetworkId: string; config: string; certPem: string; keyPem: string; settings: StackSettings; auth: Record<string, string> }) {
-    const { namePrefix, httpsPort, httpPort } = VARIANTS[variant];
+    const { namePrefix, httpsPort, httpPort, frontSubnet } = VARIANTS[variant];
     const edge = await api("POST", "/networks/create", { Name: `${namePrefix}-edge`, Driver: "overlay", CheckDuplicate: true });
+    const front = await api("POST", "/networks/create", { Name: `${namePrefix}-front`, Driver: "overlay", Internal: true, CheckDuplicate: true, IPAM: { Config: [{ Subnet: frontSubnet }] } });
     const configs: MountedFile<string>[] = [];
     const secrets: MountedFile<string>[] = [];
     for (const upload of proxyUploads({ config: args.config, certPem: args.certPem, privateKeyPem: args.keyPem, frontend: frontendFiles() })) {
@@ -199,7 +202,7 @@ async function createProxy(api: Stack["api"], variant: Variant, args: { image: s
         image: args.image,
         appServiceName: args.appService,
         appNetworkId: args.appNetworkId,
-        edgeNetworkId: edge.Id,
+        frontNetworkId: front.Id,
         configs,
         secrets,
         httpsPort,
@@ -214,6 +217,23 @@ async function createProxy(api: Stack["api"], variant: Variant, args: { image: s
         spec.taskSpec.containerSpec = containerSpec as typeof spec.taskSpec.containerSpec;
     }
     await api("POST", "/services/create", serviceSpec(spec), args.auth);
+    const forwarderText = swarmForwarderConfig(args.settings.proxyWorkers);
+    const forwarderConfigName = contentName(namePrefix, SWARM_FORWARDER_FILES.config, forwarderText);
+    const forwarderConfig = await api("POST", "/configs/create", { Name: forwarderConfigName, Data: Buffer.from(forwarderText).toString("base64") });
+    const forwarder = forwarderServiceArgs<string>({
+        namePrefix,
+        image: args.image,
+        edgeNetworkId: edge.Id,
+        frontNetworkId: front.Id,
+        config: { id: forwarderConfig.ID, name: forwarderConfigName, file: SWARM_FORWARDER_FILES.config, mode: 0o444 },
+        httpsPort,
+        httpPort,
+        replicas: 1,
+        constraint: args.settings.proxyConstraint,
+        memoryMb: args.settings.proxyMemoryMb,
+        imagePlatform: args.settings.imagePlatform,
+    });
+    await api("POST", "/services/create", serviceSpec(forwarder), args.auth);
     return spec.name;
 }
 
@@ -234,7 +254,7 @@ async function deploy(swarm: Swarm): Promise<Stack> {
     const serverNames = [...settings.certDnsNames, ...settings.certIpAddresses];
     const services = {} as Record<Variant, string>;
     for (const variant of ORDER) {
-        const rendered = swarmNginxConfig({ serverNames, publicHttpsPort: VARIANTS[variant].httpsPort, limits: settings });
+        const rendered = swarmNginxConfig({ serverNames, publicHttpsPort: VARIANTS[variant].httpsPort, limits: settings, frontSubnet: VARIANTS[variant].frontSubnet });
         const config = variant === "A" ? rendered : resolverConfig(rendered, app.name);
         services[variant] = await createProxy(api, variant, { image: proxyImage, appService: app.name, appNetworkId: network.Id, config, certPem, keyPem, settings, auth });
     }

@@ -100,10 +100,12 @@ export interface StackSettings {
     swarmManagerHost?: string;
     /** Swarm: the address clients reach an edge node at, for the url output. */
     edgeAddress: string;
-    /** Swarm: proxy tasks, at most one per node (each publishes the node's ports). */
+    /** Swarm: proxy tasks, and port forwarders (at most one per node: each holds the node's ports). */
     proxyReplicas: number;
-    /** Swarm: the placement constraint of the proxy tasks: the edge nodes. */
+    /** Swarm: the placement constraint of the proxy tasks and port forwarders: the edge nodes. */
     proxyConstraint: string;
+    /** Swarm: private subnet of the network between the port forwarders and the proxy tasks; the proxy believes client addresses (PROXY protocol) from it only. */
+    frontSubnet: string;
 }
 
 /** Node's names for CPU architectures, in Docker's (and Go's) names. */
@@ -155,6 +157,7 @@ export const DEFAULTS: StackSettings = {
     edgeAddress: "127.0.0.1",
     proxyReplicas: 1,
     proxyConstraint: "node.role==manager",
+    frontSubnet: "10.213.78.0/24",
 };
 
 /** Bounds of the integer keys: [min, max]. */
@@ -210,6 +213,7 @@ export const CONFIG_KEYS: readonly string[] = [
     "swarmManagerHost",
     "edgeAddress",
     "proxyConstraint",
+    "frontSubnet",
 ];
 
 /** Keys that mean something on one platform only, and what they do there. */
@@ -222,6 +226,7 @@ const PLATFORM_KEYS: Record<Platform, Record<string, string>> = {
         edgeAddress: "the address of the swarm's edge nodes",
         proxyReplicas: "the swarm's proxy tasks",
         proxyConstraint: "where the swarm's proxy tasks run",
+        frontSubnet: "the network between the swarm's port forwarders and proxy tasks",
     },
     swarm: {
         bindAddress: "the host address one Docker host publishes on (a swarm's host-mode ports take every address of an edge node; edgeAddress names the one clients use)",
@@ -383,6 +388,7 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
         proxyConstraint: text("proxyConstraint", DEFAULTS.proxyConstraint, (v) =>
             /^[A-Za-z0-9_.-]+\s*(==|!=)\s*[^\s=!]+$/.test(v) ? undefined : "expected a Swarm placement constraint such as node.role==manager or node.labels.edge==true",
         ),
+        frontSubnet: text("frontSubnet", DEFAULTS.frontSubnet, subnetProblem),
     };
 
     // Rules that relate keys to each other.
@@ -425,6 +431,9 @@ export function parseSettings(raw: RawConfig, prefix = "", presentKeys: string[]
     }
     if (settings.certDnsNames.length + settings.certIpAddresses.length === 0) {
         problems.push(`${name("certDnsNames")} and ${name("certIpAddresses")} are both empty: the certificate needs at least one name to be valid for`);
+    }
+    if (settings.platform === "swarm" && subnetsOverlap(settings.appSubnet, settings.frontSubnet)) {
+        problems.push(`${name("frontSubnet")} ${settings.frontSubnet} overlaps ${name("appSubnet")} ${settings.appSubnet}: expected two separate subnets`);
     }
     const capacity = subnetCapacity(settings.appSubnet);
     if (capacity !== undefined && settings.replicas > capacity) {
@@ -514,6 +523,14 @@ function subnetProblem(cidr: string): string | undefined {
     const second = Math.floor(subnet.base / 2 ** 16) % 256;
     const isPrivate = first === 10 || (first === 172 && second >= 16 && second <= 31) || (first === 192 && second === 168);
     return isPrivate ? undefined : "expected a private (RFC 1918) subnet";
+}
+
+/** Whether two valid subnets share an address (one contains the other's network address). */
+function subnetsOverlap(a: string, b: string): boolean {
+    const [x, y] = [parseSubnet(a), parseSubnet(b)];
+    if (!x || !y) return false;
+    const size = 2 ** (32 - Math.min(x.bits, y.bits));
+    return Math.floor(x.base / size) === Math.floor(y.base / size);
 }
 
 /**

@@ -88,6 +88,14 @@ export interface NginxConfigInput {
     limits: NginxLimits;
     /** The operator listener; undefined: none. */
     operator?: OperatorListener;
+    /**
+     * Connections arrive through a forwarder that names each client in a
+     * PROXY protocol header (swarm mode's port forwarder): the public
+     * listeners take nothing else, and the client's address replaces the
+     * forwarder's for headers, logs and the per-client limits, but only for
+     * connections from these networks (CIDR), the forwarder's.
+     */
+    proxyProtocol?: { trustedNetworks: string[] };
 }
 
 /** Version of Nginx in the proxy image (Debian trixie's package). */
@@ -300,11 +308,12 @@ function siteServer(input: NginxConfigInput): string[] {
  * address, as Nginx requires): a new proxy container binds the same ports
  * beside the running one, which then drains (see ReverseProxy).
  */
-function listenDirective(input: NginxConfigInput, port: number, kind: "ssl" | "plain", defaultServer = false): string[] {
+function listenDirective(input: NginxConfigInput, port: number, kind: "ssl" | "plain" | "operator", defaultServer = false): string[] {
     const address = input.listenAddress ? `${input.listenAddress}:${port}` : `${port}`;
     const flags = [
         kind === "ssl" ? "ssl" : "",
         kind === "ssl" && !supportsHttp2Directive(input.nginxVersion) ? "http2" : "",
+        input.proxyProtocol && kind !== "operator" ? "proxy_protocol" : "",
         defaultServer ? "default_server reuseport" : "",
     ]
         .filter(Boolean)
@@ -338,6 +347,12 @@ function redirectServer(input: NginxConfigInput): string[] {
         ...badRequestPage(),
         ...block("location /", [`return 308 https://$host${port}$request_uri;`]),
     ]);
+}
+
+/** The client's address from the forwarder's PROXY protocol header, believed only from the forwarder's networks. */
+function realClientAddress(trustedNetworks: string[]): string[] {
+    if (trustedNetworks.length === 0) throw new Error("the Nginx config behind a PROXY protocol forwarder needs the forwarder's networks");
+    return [...trustedNetworks.map((network) => `set_real_ip_from ${network};`), "real_ip_header proxy_protocol;"];
 }
 
 /** 1 for a client of a refused network. */
@@ -378,7 +393,7 @@ function operatorServer(input: NginxConfigInput, operator: OperatorListener): st
         "proxy_next_upstream off;",
     ];
     return block("server", [
-        ...listenDirective(input, operator.port, "plain", true),
+        ...listenDirective(input, operator.port, "operator", true),
         'server_name "";',
         "access_log off;",
         // Refused in the rewrite phase, before any location's `return` (which
@@ -422,6 +437,7 @@ function httpSettings(input: NginxConfigInput): string[] {
         "limit_conn_zone $binary_remote_addr zone=conn_per_client:10m;",
         "limit_conn conn_per_client 256;",
         "limit_conn_status 429;",
+        ...(input.proxyProtocol ? ["", ...realClientAddress(input.proxyProtocol.trustedNetworks)] : []),
         "",
         `client_body_temp_path ${paths.runtimeDir}/client_body;`,
         `proxy_temp_path ${paths.runtimeDir}/proxy;`,

@@ -6,11 +6,13 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ReplicaEndpoint } from "./appSpec";
+import { renderForwarderConfig } from "./forwarderConfig";
 import { NginxLimits, IMAGE_NGINX_VERSION, renderNginxConfig } from "./nginxConfig";
 import {
     APP_METRICS_PORT,
     APP_PORT,
     FRONTEND_DIR,
+    PROXY_DEPLOY_DIR,
     PROXY_EXPORTER_ADDRESS,
     PROXY_FILES,
     PROXY_HTTP_PORT,
@@ -31,6 +33,8 @@ export interface NginxConfigArgs {
     replicas: pulumi.Input<ReplicaEndpoint[]> | "discovered";
     /** The app network's subnet, refused by the operator listener. */
     appSubnet: string;
+    /** Swarm: the subnet of the network the port forwarders reach the proxy on; their PROXY protocol headers are believed from it only. */
+    frontSubnet?: string;
     serverNames: string[];
     /** Host port users reach HTTPS on (for redirects). */
     publicHttpsPort: number;
@@ -108,8 +112,41 @@ export const SWARM_UPSTREAMS_FILE = `${PROXY_RUNTIME_DIR}/upstreams.conf`;
  * No operator listener: Swarm publishes a port on every address of a node,
  * never on its loopback only.
  */
-export function swarmNginxConfig(args: { serverNames: string[]; publicHttpsPort: number; limits: NginxLimits }): string {
-    return renderNginxConfig({ ...imageNginxInput(args), upstreams: [], discoveredUpstreams: { file: SWARM_UPSTREAMS_FILE } });
+export function swarmNginxConfig(args: { serverNames: string[]; publicHttpsPort: number; limits: NginxLimits; frontSubnet: string }): string {
+    return renderNginxConfig({
+        ...imageNginxInput(args),
+        upstreams: [],
+        discoveredUpstreams: { file: SWARM_UPSTREAMS_FILE },
+        proxyProtocol: { trustedNetworks: [args.frontSubnet] },
+    });
+}
+
+/**
+ * Swarm mode's port forwarder (components/swarm/proxyService.ts): its config,
+ * a Swarm config of its own, and the files its discovery loop writes (the
+ * proxy tasks at each port) on its tmpfs.
+ */
+export const SWARM_FORWARDER_FILES = {
+    config: `${PROXY_DEPLOY_DIR}/forwarder.conf`,
+    httpsUpstreams: `${PROXY_RUNTIME_DIR}/proxy-https.conf`,
+    httpUpstreams: `${PROXY_RUNTIME_DIR}/proxy-http.conf`,
+};
+
+/** Where Debian's libnginx-mod-stream puts the stream module. */
+const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/** The forwarder's config: the node's HTTPS and HTTP ports, each to the same port of the proxy tasks. */
+export function swarmForwarderConfig(workers: number): string {
+    return renderForwarderConfig({
+        ports: [
+            { name: "https", listenPort: PROXY_HTTPS_PORT, upstreamFile: SWARM_FORWARDER_FILES.httpsUpstreams },
+            { name: "http", listenPort: PROXY_HTTP_PORT, upstreamFile: SWARM_FORWARDER_FILES.httpUpstreams },
+        ],
+        workers,
+        streamModule: STREAM_MODULE,
+        runtimeDir: PROXY_RUNTIME_DIR,
+        errorLog: "stderr",
+    });
 }
 
 /** A file the proxy receives, in the shape of docker.Container's uploads. */
@@ -144,9 +181,10 @@ export class NginxConfig extends pulumi.ComponentResource {
     constructor(name: string, args: NginxConfigArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlapi:proxy:NginxConfig", name, {}, opts);
         const replicas = args.replicas;
+        if (replicas === "discovered" && !args.frontSubnet) throw new Error("the swarm's Nginx config needs the forwarders' subnet (frontSubnet)");
         this.configText =
             replicas === "discovered"
-                ? pulumi.output(swarmNginxConfig({ serverNames: args.serverNames, publicHttpsPort: args.publicHttpsPort, limits: args.limits }))
+                ? pulumi.output(swarmNginxConfig({ serverNames: args.serverNames, publicHttpsPort: args.publicHttpsPort, limits: args.limits, frontSubnet: args.frontSubnet! }))
                 : pulumi.output(replicas).apply((endpoints) =>
                       containerNginxConfig({ serverNames: args.serverNames, replicas: endpoints, appSubnet: args.appSubnet, publicHttpsPort: args.publicHttpsPort, limits: args.limits }),
                   );

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   nginx openssl curl ca-certificates   # the proxy under test, certificates, the tutorial's curl
+  libnginx-mod-stream                  # the swarm's port forwarder config, checked with nginx -t
   chromium libnss3-tools               # browser tests; certutil to trust the local CA
   docker.io mmdebstrap                 # real images; the base image built from Debian packages
   testssl.sh wrk jq                    # TLS scan, load, JSON in scripts

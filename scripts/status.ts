@@ -197,7 +197,7 @@ async function sampleHealth(url: string, samples: number): Promise<SwarmFacts["h
 /**
  * A swarm stack's facts, from a manager (`host`: a Docker endpoint such as
  * ssh://admin@10.0.0.10 or unix:///run/docker.sock; undefined: the docker
- * CLI's default): its nodes, the app and proxy services with their current
+ * CLI's default): its nodes, the app, proxy and forwarder services with their current
  * tasks and those that failed in the last `windowSeconds` (an hour unless
  * given), which app tasks answer /api/health through the proxy (6 checks per
  * app replica) and the certificate HTTPS presents.
@@ -210,6 +210,7 @@ export async function gatherSwarmFacts(
     const url = text("url");
     const appName = text("appServiceName");
     const proxyName = text("proxyServiceName");
+    const forwarderName = text("forwarderServiceName");
     if (!url || !appName || !proxyName) throw new Error("the outputs have no url, appServiceName or proxyServiceName: is the swarm stack deployed (`npm run deploy`)?");
     const nowMs = options.nowMs ?? Date.now();
     const sinceMs = nowMs - (options.windowSeconds ?? 3600) * 1000;
@@ -220,7 +221,7 @@ export async function gatherSwarmFacts(
         docker(["node", "ls", "--format", "{{json .}}"]).catch((error) => {
             throw new Error(`docker node ls on ${where}: ${firstLine(error)} (is it a manager of the swarm? --host names one)`);
         }),
-        docker(["service", "inspect", appName, proxyName]).catch((error) => {
+        docker(["service", "inspect", appName, proxyName, ...(forwarderName ? [forwarderName] : [])]).catch((error) => {
             // A missing service: the other one is printed all the same.
             if (!/no such service/i.test(String(error.stderr))) throw new Error(`docker service inspect on ${where}: ${firstLine(error)}`);
             return { stdout: String(error.stdout ?? "") };
@@ -246,7 +247,12 @@ export async function gatherSwarmFacts(
         return { name, desired: Number(spec.Spec?.Mode?.Replicated?.Replicas ?? 0), update, tasks: selectTasks(tasks, sinceMs) };
     };
     const appReplicas = Number(specs.get(appName)?.Spec?.Mode?.Replicated?.Replicas ?? outputs.appReplicas ?? 1);
-    const [appTasks, proxyTasks, health] = await Promise.all([tasksOf(appName), tasksOf(proxyName), sampleHealth(url, 6 * Math.max(1, appReplicas))]);
+    const [appTasks, proxyTasks, forwarderTasks, health] = await Promise.all([
+        tasksOf(appName),
+        tasksOf(proxyName),
+        forwarderName ? tasksOf(forwarderName) : Promise.resolve([]),
+        sampleHealth(url, 6 * Math.max(1, appReplicas)),
+    ]);
     return {
         stack: options.stack,
         url,
@@ -255,6 +261,7 @@ export async function gatherSwarmFacts(
         nodes,
         app: service(appName, appTasks),
         proxy: service(proxyName, proxyTasks),
+        ...(forwarderName ? { forwarder: service(forwarderName, forwarderTasks) } : {}),
         health,
         certificate,
         images: { app: text("servedImage"), proxy: text("proxyImage") },

@@ -1,6 +1,6 @@
 // The stack on a Docker Swarm cluster: the app service on its overlay
-// network, the Nginx config rendered for task discovery, and the proxy
-// service on the edge nodes. All of it goes to a manager (swarmManagerHost),
+// network, the Nginx config rendered for task discovery, and on the edge
+// nodes the proxy service behind the port forwarders. All of it goes to a manager (swarmManagerHost),
 // through a provider that also carries the registry login the nodes pull with.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
@@ -31,6 +31,7 @@ export function deployOnSwarm(settings: StackSettings, namePrefix: string, certi
         privateKeyPem: certificate.privateKeyPem,
         replicas: "discovered",
         appSubnet: settings.appSubnet,
+        frontSubnet: settings.frontSubnet,
         serverNames: [...settings.certDnsNames, ...settings.certIpAddresses],
         publicHttpsPort: settings.httpsPort,
         limits: settings,
@@ -44,12 +45,14 @@ export function deployOnSwarm(settings: StackSettings, namePrefix: string, certi
             image: images.proxyImageId,
             appServiceName: app.serviceName,
             appNetworkId: app.network.id,
+            frontSubnet: settings.frontSubnet,
             files: nginxConfig.uploads,
             httpsPort: settings.httpsPort,
             httpPort: settings.httpPort,
             replicas: settings.proxyReplicas,
             constraint: settings.proxyConstraint,
             memoryMb: settings.proxyMemoryMb,
+            forwarderWorkers: settings.proxyWorkers,
             imagePlatform: settings.imagePlatform,
         },
         onManager,
@@ -61,6 +64,7 @@ export function deployOnSwarm(settings: StackSettings, namePrefix: string, certi
             appServiceName: app.serviceName,
             appReplicas: settings.replicas,
             proxyServiceName: proxy.service.name,
+            forwarderServiceName: proxy.forwarder.name,
             proxyConfigNames: pulumi.all(proxy.configs.map((c) => c.name)),
         } satisfies Record<string, pulumi.Input<unknown>>,
     };

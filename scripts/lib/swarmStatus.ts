@@ -1,6 +1,6 @@
 // The status report of a swarm stack, apart from the gathering
-// (scripts/status.ts gatherSwarmFacts): the nodes, the app and proxy
-// services with their tasks, which app tasks answer through the proxy, the
+// (scripts/status.ts gatherSwarmFacts): the nodes, the app, proxy and
+// forwarder services with their tasks, which app tasks answer through the proxy, the
 // certificate, and the verdict. Pure, so the unit tests give it facts and
 // read the answer. Swarm's task API has no health and the tasks' metrics are
 // on the overlay network, which the report does not reach: a task that
@@ -68,6 +68,8 @@ export interface SwarmFacts {
     nodes: SwarmNodeFacts[];
     app: SwarmServiceFacts;
     proxy: SwarmServiceFacts;
+    /** The port forwarders in front of the proxy (undefined: a stack deployed before they existed). */
+    forwarder?: SwarmServiceFacts;
     /** The health checks made through the proxy: their answers, and why the others got none. */
     health: { samples: number; answers: HealthAnswer[]; failures: string[] };
     certificate: CertificateStatus;
@@ -184,6 +186,7 @@ export function assessSwarm(facts: SwarmFacts): StatusReport {
     };
     const appSection = serviceSection(facts.app, "app", facts.images.app);
     const proxySection = serviceSection(facts.proxy, "proxy", facts.images.proxy);
+    const forwarderSection = facts.forwarder ? ["", ...serviceSection(facts.forwarder, "forwarder", facts.images.proxy)] : [];
 
     // What the health checks through the proxy found.
     const failures = facts.health.failures;
@@ -224,6 +227,7 @@ export function assessSwarm(facts: SwarmFacts): StatusReport {
         ...appSection,
         "",
         ...proxySection,
+        ...forwarderSection,
         "",
         `Health through the proxy: ${facts.health.samples} checks of ${facts.url}api/health, ${facts.health.answers.filter((a) => a.status === 200).length} answered 200 by ${answersBy.size} replica${answersBy.size === 1 ? "" : "s"}`,
         "(Swarm's task API has no health, and each task's metrics and health are on the swarm's overlay network, which status does not read: a task that answers /api/health through the proxy is healthy.)",
@@ -234,6 +238,7 @@ export function assessSwarm(facts: SwarmFacts): StatusReport {
         attention.length
             ? `ATTENTION: ${attention.join("; ")}`
             : `OK: ${runningCount(facts.app.tasks)} of ${facts.app.desired} app tasks running and answering through the proxy, ${runningCount(facts.proxy.tasks)} of ${facts.proxy.desired} proxy tasks running, ` +
+              (facts.forwarder ? `${runningCount(facts.forwarder.tasks)} of ${facts.forwarder.desired} forwarder tasks running, ` : "") +
               `${ready} of ${facts.nodes.length} nodes ready, certificate valid and outside its renewal window`,
     ];
     return { text: lines.join("\n"), attention };

@@ -6,7 +6,9 @@
 // (test/swarm/stack.test.ts) the engine itself must pass: no warning, no
 // change right after `up`, no drift on refresh, TLS and both models, tasks
 // on two nodes; scaling and a new app image under load without a failed
-// request; a broken app image that Swarm rolls back by itself while the old
+// request; a proxy setting that rolls the proxy start-first behind the
+// port forwarder (no failed request, no gap, clients' own addresses in its
+// log); a broken app image that Swarm rolls back by itself while the old
 // tasks serve and `pulumi up` fails saying so; a worker dropping off the
 // network under load; the edge node's engine restarted, crashed and
 // rebooted, and a worker rebooted, under load (serving again by itself, and
@@ -21,6 +23,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Stack } from "@pulumi/pulumi/automation";
+import { DEFAULTS } from "../../components/config";
 import { assessSwarm } from "../../scripts/lib/swarmStatus";
 import { formatReport, runSmoke } from "../../scripts/smoke";
 import { gatherSwarmFacts } from "../../scripts/status";
@@ -29,7 +32,7 @@ import { PROJECT, refreshDrift, scratchStack, ScratchStack, upReporting, whyNoEn
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { waitFor } from "../support/processes";
 import { createSwarm, Swarm, swarmProblems } from "../support/swarm";
-import { answeringReplicas, busiestWorker, expectBoundedLoss, expectServingAgain, expectWorkerBack, LONE_MANAGER_RECOVERY_SECONDS, loseWorkerUnderLoad, restartNodeUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
+import { answeringReplicas, busiestWorker, expectClientAddress, expectBoundedLoss, expectServingAgain, expectWorkerBack, LONE_MANAGER_RECOVERY_SECONDS, loseWorkerUnderLoad, restartNodeUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
 import { engineApi } from "../support/swarmReplay";
 
 const skipReason = whyNoEngine() ?? swarmProblems();
@@ -121,7 +124,7 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
         measured.push(`first pulumi up: ${seconds.toFixed(1)} s`);
         expect(warnings).toEqual([]);
         const out = await outputs();
-        expect(out).toMatchObject({ url: `https://${swarm.manager.address}/`, appServiceName: `${prefix}-app`, proxyServiceName: `${prefix}-proxy`, appReplicas: 2 });
+        expect(out).toMatchObject({ url: `https://${swarm.manager.address}/`, appServiceName: `${prefix}-app`, proxyServiceName: `${prefix}-proxy`, forwarderServiceName: `${prefix}-forwarder`, appReplicas: 2 });
         expect(String(out.appImage)).toContain(`${swarm.registry}/${prefix}-app@sha256:`);
         expect(await tasks()).toHaveLength(2);
     });
@@ -147,7 +150,7 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
         const report = assessSwarm(await gatherSwarmFacts(await outputs(), { stack: stackName, host: swarm.manager.host }));
         console.log(report.text);
         expect(report.attention).toEqual([]);
-        expect(report.text).toMatch(new RegExp(`^OK: ${replicas} of ${replicas} app tasks running and answering through the proxy, 1 of 1 proxy tasks running, 3 of 3 nodes ready`, "m"));
+        expect(report.text).toMatch(new RegExp(`^OK: ${replicas} of ${replicas} app tasks running and answering through the proxy, 1 of 1 proxy tasks running, 1 of 1 forwarder tasks running, 3 of 3 nodes ready`, "m"));
     }
 
     test("`npm run status` on the swarm: every node ready, every task running the stack's image and answering through the proxy", () => statusOk(2));
@@ -172,6 +175,23 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
         expect(after).toHaveLength(4);
         expect(after.filter((t) => before.some((b) => b.container === t.container))).toEqual([]);
         expect(new Set(after.map((t) => t.image)).size).toBe(1);
+    });
+
+    test("a proxy setting (rateLimitBurst) rolls the proxy start-first behind the forwarder, which never changes: no failed request, no gap", async () => {
+        const forwarders = await runningTasks(api, `${prefix}-forwarder`, `${prefix}-front`);
+        const proxies = await runningTasks(api, `${prefix}-proxy`, `${prefix}-front`);
+        await stack.setConfig(`${PROJECT}:rateLimitBurst`, { value: "300" });
+        const { reports, error } = await upUnderLoad("a proxy setting (proxy rolls start-first behind the forwarder)");
+        expect(error).toBeUndefined();
+        noneFailed(reports);
+        for (const report of reports) expect(report.longestGapSeconds).toBeLessThan(0.5);
+        expect((await runningTasks(api, `${prefix}-forwarder`, `${prefix}-front`)).map((t) => t.container)).toEqual(forwarders.map((t) => t.container));
+        const after = await runningTasks(api, `${prefix}-proxy`, `${prefix}-front`);
+        expect(after).toHaveLength(1);
+        expect(proxies.map((t) => t.container)).not.toContain(after[0].container);
+        const out = await outputs();
+        measured.push(`client address in the proxy's log: ${await expectClientAddress({ swarm, api, prefix, frontSubnet: DEFAULTS.frontSubnet, url: String(out.url), ca: String(out.certificatePem) })}`);
+        await stack.preview({ expectNoChanges: true, color: "never" });
     });
 
     test("a broken app image: Swarm rolls the service back by itself, the old tasks keep serving, and `pulumi up` fails saying so", async () => {

@@ -11,7 +11,10 @@
 //   fields all are, and so are a Swarm config's and secret's; an image whose
 //   build changed is rebuilt in place, and a Swarm service is updated in
 //   place (Swarm rolls its tasks) unless its name changed (ForceNew);
-// - a replacement with deleteBeforeReplace deletes the old resource first,
+// - a replacement deletes first when the program's deleteBeforeReplace
+//   option says so, or, where the program does not set the option, when
+//   the provider's diff says so (deleteFirstByProvider); such a replacement
+//   deletes the old resource first,
 //   and before it every old resource whose inputs take a value from it,
 //   transitively (their inputs would become unknown, which a ForceNew field
 //   turns into a replacement; a dependsOn alone does not count: the
@@ -40,6 +43,26 @@ const SERVICE = "docker:index/service:Service";
 /** A service whose name stays is updated in place; the provider's other ForceNew fields (auth, mode's shape) the program never changes. */
 function updatedInPlace(old: RecordedResource, resource: RecordedResource): boolean {
     return resource.type === SERVICE && plainDeep(old.inputs).name === plainDeep(resource.inputs).name;
+}
+
+/**
+ * Whether the provider asks the engine to delete a replaced resource before
+ * making its successor (the engine follows unless the program set the
+ * deleteBeforeReplace option, either way). pulumi-docker (a Terraform
+ * bridge) says so for every Container (its ResourceInfo), and for any other
+ * resource given an explicit `name` (SetAutonaming makes `name` an
+ * auto-named field, and the bridge's nameRequiresDeleteBeforeReplace then
+ * assumes the new one takes the same name, changed or not). Images
+ * (pulumi-docker's own) and the tls resources never.
+ */
+export function deleteFirstByProvider(resource: RecordedResource): boolean {
+    if (!resource.type.startsWith("docker:index/") || resource.type === IMAGE) return false;
+    return resource.type === "docker:index/container:Container" || plainDeep(resource.inputs).name !== undefined;
+}
+
+/** Whether the engine replaces the resource delete-first. */
+function deletesFirst(resource: RecordedResource): boolean {
+    return resource.options.deleteBeforeReplaceSet ? resource.options.deleteBeforeReplace : deleteFirstByProvider(resource);
 }
 
 /** Old resources in an order where each comes after everything that depends on it. */
@@ -73,7 +96,7 @@ export function enginePlan(before: RecordedResource[], after: RecordedResource[]
             // Deleted early, as a dependent of a delete-before-replace: only its creation is left.
             steps.push({ op: "create", resource });
         } else if (replaced.has(resource.name)) {
-            if (resource.options.deleteBeforeReplace) {
+            if (deletesFirst(resource)) {
                 // The old resources whose inputs come from this one, transitively, go first.
                 const dependents = new Set<string>();
                 for (let grew = true; grew; ) {
@@ -86,7 +109,7 @@ export function enginePlan(before: RecordedResource[], after: RecordedResource[]
                         }
                     }
                 }
-                for (const d of dependentsFirst(before.filter((r) => dependents.has(r.name) && !deletedEarly.has(r.name)), before)) {
+                for (const d of dependentsFirst(before.filter((r) => isCustom(r) && dependents.has(r.name) && !deletedEarly.has(r.name)), before)) {
                     steps.push({ op: "delete", old: d, why: "replaced" });
                     deletedEarly.add(d.name);
                 }

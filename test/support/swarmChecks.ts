@@ -2,6 +2,7 @@
 // service's running tasks (from the manager, by node ID), which of them
 // answer through the proxy, and the certificate an edge node serves.
 import { spawnSync } from "child_process";
+import * as os from "os";
 import * as tls from "tls";
 import { EngineEvent, EngineRestart } from "./engineRestart";
 import { request, servingAgain } from "./http";
@@ -212,6 +213,46 @@ export function expectWorkerBack(result: { servingSeconds: number; tasksOnNode: 
     expectServingAgain(result, 30);
     expectFewFailed(result.reports);
     expect(result.tasksOnNode).toBeGreaterThan(0);
+}
+
+/** Whether an IPv4 address is in a CIDR subnet. */
+function inSubnet(address: string, cidr: string): boolean {
+    const number = (a: string) => a.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
+    const [base, bits] = cidr.split("/");
+    const size = 2 ** (32 - Number(bits));
+    return Math.floor(number(address) / size) === Math.floor(number(base) / size);
+}
+
+/**
+ * The client address the proxy's access log gives a request to `url` + a
+ * unique path, made from this machine through the edge node's forwarder,
+ * checked: not the forwarder's own (on `frontSubnet`), but the address the
+ * forwarder's peer had. That is this machine's on a real cluster; the test
+ * swarm's daemons run without iptables, so docker-proxy relays a host-mode
+ * port, from the edge node's docker_gwbridge.
+ */
+export async function expectClientAddress(args: { swarm: Swarm; api: ReturnType<typeof engineApi>; prefix: string; frontSubnet: string; url: string; ca: string }): Promise<string> {
+    const uri = `/api/v1/client-address-probe-${Date.now()}`;
+    const response = await request(`${args.url}${uri.slice(1)}`, { ca: args.ca });
+    if (response.status !== 404) throw new Error(`the probe ${uri} answered ${response.status}, not the API's 404`);
+    const proxies = await runningTasks(args.api, `${args.prefix}-proxy`, `${args.prefix}-front`);
+    const logged = await waitFor(`a proxy task to log ${uri}`, () => {
+        for (const task of proxies) {
+            const node = args.swarm.nodes.find((n) => n.id === task.node) as SwarmNode;
+            const line = args.swarm.docker(node, ["logs", task.container]).split("\n").find((l) => l.includes(`"uri":"${uri}"`));
+            if (line) return String(JSON.parse(line).remote_addr);
+        }
+        return undefined;
+    }, 10_000, 500);
+    const forwarders = await runningTasks(args.api, `${args.prefix}-forwarder`, `${args.prefix}-front`);
+    const relays = forwarders.flatMap((task) => {
+        const node = args.swarm.nodes.find((n) => n.id === task.node) as SwarmNode;
+        return (JSON.parse(args.swarm.docker(node, ["network", "inspect", "docker_gwbridge", "--format", "{{json .IPAM.Config}}"])) as { Subnet: string }[]).map((c) => c.Subnet);
+    });
+    const ours = Object.values(os.networkInterfaces()).flatMap((addresses) => (addresses ?? []).filter((a) => a.family === "IPv4").map((a) => a.address));
+    expect(inSubnet(logged, args.frontSubnet)).toBe(false);
+    expect({ logged, fromClientSide: ours.includes(logged) || relays.some((subnet) => inSubnet(logged, subnet)) }).toEqual({ logged, fromClientSide: true });
+    return logged;
 }
 
 /** The worker running most of `service`'s tasks. */

@@ -3,10 +3,10 @@
 // registry and manager, enginePlan derives the engine's steps, and the swarm
 // replayer makes those very networks, configs, secret and services on the
 // manager through the Engine API, with the images the test pushed. Then:
-// TLS, the tutorial's curl, both models, tasks on two nodes answering; scale
-// 2 -> 4 and a new app image under a paced load (no failed request); a new
-// certificate, which rolls the one edge node's proxy (its ports close for a
-// few seconds: measured and bounded); the edge node's engine restarted,
+// TLS, the tutorial's curl, both models, clients' own addresses through the
+// port forwarder, tasks on two nodes answering; scale 2 -> 4, a new app image
+// and a new certificate (which rolls the proxy behind the one edge node's
+// forwarder) under a paced load, with no failed request; the edge node's engine restarted,
 // crashed and rebooted under load (serving again by itself, every task
 // back); a worker rebooted (few failures, tasks on it again); a worker
 // dropping off the network under load (failures counted and bounded; none
@@ -28,7 +28,7 @@ import { MODEL_PATHS, postJson, request, SEED_KEYS, SEED_PAYLOADS } from "../sup
 import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { waitFor } from "../support/processes";
 import { createSwarm, Swarm, swarmProblems } from "../support/swarm";
-import { answeringReplicas, busiestWorker, expectBoundedLoss, expectServingAgain, expectWorkerBack, LONE_MANAGER_RECOVERY_SECONDS, loseWorkerUnderLoad, restartNodeUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
+import { answeringReplicas, busiestWorker, expectClientAddress, expectBoundedLoss, expectServingAgain, expectWorkerBack, LONE_MANAGER_RECOVERY_SECONDS, loseWorkerUnderLoad, restartNodeUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
 import { engineApi, swarmReplayer, SwarmReplayer } from "../support/swarmReplay";
 import { ProgramRun, RESOURCE_TYPES, runProgram } from "../unit/program";
 
@@ -136,7 +136,7 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
         measured.push(`first deploy: ${((Date.now() - started) / 1000).toFixed(1)} s (${steps.length} steps)`);
         console.log(lines.join("\n"));
         const services: any[] = await api("GET", "/services");
-        expect(services.map((s) => s.Spec.Name).sort()).toEqual(["mlapi-dev-app", "mlapi-dev-proxy"]);
+        expect(services.map((s) => s.Spec.Name).sort()).toEqual(["mlapi-dev-app", "mlapi-dev-forwarder", "mlapi-dev-proxy"]);
         expect(await appTasks()).toHaveLength(DEFAULTS.replicas);
     });
 
@@ -158,6 +158,10 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
         expect(frontend.body).toContain("<html");
     });
 
+    test("the proxy sees each client's own address through the forwarder (PROXY protocol), not the forwarder's", async () => {
+        measured.push(`client address in the proxy's log: ${await expectClientAddress({ swarm, api, prefix: "mlapi-dev", frontSubnet: DEFAULTS.frontSubnet, url: url(), ca: ca(current) })}`);
+    });
+
     test("the tasks run on two nodes and each answers through the proxy", async () => {
         const tasks = await appTasks();
         expect(new Set(tasks.map((t) => t.node)).size).toBe(2);
@@ -173,7 +177,7 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
         const report = assessSwarm(await gatherSwarmFacts(outputs, { stack: "dev", host: swarm.manager.host }));
         console.log(report.text);
         expect(report.attention).toEqual([]);
-        expect(report.text).toMatch(/^OK: 2 of 2 app tasks running and answering through the proxy, 1 of 1 proxy tasks running, 3 of 3 nodes ready/m);
+        expect(report.text).toMatch(/^OK: 2 of 2 app tasks running and answering through the proxy, 1 of 1 proxy tasks running, 1 of 1 forwarder tasks running, 3 of 3 nodes ready/m);
     });
 
     test("scaling 2 -> 4 updates only the app service; the proxy finds the new tasks; no request fails", async () => {
@@ -203,10 +207,13 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
         for (const report of reports) expect(report.failed).toBe(0);
     });
 
-    test("a new certificate: new content-named config and secret, the proxy rolls onto them, the old ones are removed", async () => {
+    test("a new certificate: new content-named config and secret, the proxy rolls onto them start-first behind the forwarder, which never changes: no failed request", async () => {
         const next = await runProgram({ ...config, replicas: "4", certValidityDays: "120" }, { images: { "images-app": "v2" } });
         const oldNames = current.ofType(RESOURCE_TYPES.serviceConfig).map((c) => c.inputs.name);
-        const reports = await changeUnderLoad("new certificate (proxy rolls stop-first)", next, undefined, "the one edge node's ports close while its proxy restarts");
+        expect(enginePlan(current.resources, next.resources).filter((s) => s.op === "update").map(describeStep)).toEqual(["update proxy"]);
+        const forwarders = await runningTasks(api, "mlapi-dev-forwarder", "mlapi-dev-front");
+        const proxies = await runningTasks(api, "mlapi-dev-proxy", "mlapi-dev-front");
+        const reports = await changeUnderLoad("new certificate (proxy rolls start-first behind the forwarder)", next);
         const served = await servedCertificate(swarm.manager.address, ca(current));
         expect(served.fingerprint256).toBe(String(next.outputs.certificateFingerprintSha256.value));
         const configs: any[] = await api("GET", "/configs");
@@ -214,11 +221,14 @@ describeSwarm("swarm mode on a 3-node swarm, replayed from the program's own res
         expect(names.sort()).toEqual(next.ofType(RESOURCE_TYPES.serviceConfig).map((c) => c.inputs.name).sort());
         expect(oldNames.filter((n) => !names.includes(n))).toHaveLength(1);
         expect((await api<any[]>("GET", "/secrets")).map((s) => s.Spec.Name)).toEqual([next.ofType(RESOURCE_TYPES.secret)[0].inputs.name]);
-        // One edge node: its proxy task stops before the new one can bind the node's ports (stop-first),
-        // so clients of that node see its ports closed for a few seconds; only connection errors, no wrong answer.
+        // The node's ports stayed with the same forwarder task; the proxy task is a new one.
+        expect((await runningTasks(api, "mlapi-dev-forwarder", "mlapi-dev-front")).map((t) => t.container)).toEqual(forwarders.map((t) => t.container));
+        const after = await runningTasks(api, "mlapi-dev-proxy", "mlapi-dev-front");
+        expect(after).toHaveLength(1);
+        expect(proxies.map((t) => t.container)).not.toContain(after[0].container);
         for (const report of reports) {
-            expect(report.longestGapSeconds).toBeLessThan(15);
-            expect(Object.keys(report.failures).filter((kind) => kind.startsWith("HTTP "))).toEqual([]);
+            expect([report.client, report.failed, report.failures]).toEqual([report.client, 0, {}]);
+            expect(report.longestGapSeconds).toBeLessThan(0.5);
         }
     });
 

@@ -92,7 +92,9 @@ test("a swarm stack needs a registry, and its keys are checked", () => {
         proxyReplicas: 2,
         proxyConstraint: "node.labels.edge==true",
         edgeAddress: "127.0.0.1",
+        frontSubnet: "10.213.78.0/24",
     });
+    expect(parse({ ...SWARM, frontSubnet: "10.213.76.0/24" }).frontSubnet).toBe("10.213.76.0/24");
     expect(problemsOfStack({ platform: "swarm" }).join("\n")).toContain("https-ml-api:registryAddress is not set: platform swarm pushes the images to a registry every node pulls from");
     expect(problemsOfStack({ platform: "kubernetes" }).join("\n")).toContain('https-ml-api:platform is "kubernetes": expected one of docker, swarm');
 });
@@ -104,6 +106,9 @@ test.each([
     [{ swarmManagerHost: "manager-1" }, 'https-ml-api:swarmManagerHost is "manager-1": expected a Docker endpoint such as unix:///var/run/docker.sock'],
     [{ proxyConstraint: "role=manager" }, 'https-ml-api:proxyConstraint is "role=manager": expected a Swarm placement constraint'],
     [{ proxyReplicas: "0" }, 'https-ml-api:proxyReplicas is "0": expected a whole number from 1 to 32'],
+    [{ frontSubnet: "10.213.77.128/25" }, "https-ml-api:frontSubnet 10.213.77.128/25 overlaps https-ml-api:appSubnet 10.213.77.0/24: expected two separate subnets"],
+    [{ frontSubnet: "10.0.0.0/16", appSubnet: "10.0.5.0/24" }, "https-ml-api:frontSubnet 10.0.0.0/16 overlaps https-ml-api:appSubnet 10.0.5.0/24"],
+    [{ frontSubnet: "172.15.0.0/24" }, 'https-ml-api:frontSubnet is "172.15.0.0/24": expected a private (RFC 1918) subnet'],
     [{ registryUsername: "deploy" }, "https-ml-api:registryUsername and https-ml-api:registryPassword go together"],
     [{ registryPassword: "[secret]" }, "https-ml-api:registryUsername and https-ml-api:registryPassword go together"],
     [{ edgeAddress: "10.0.0.10" }, "https-ml-api:edgeAddress is 10.0.0.10 but the certificate names only localhost, customized-ubuntu-server-smm, 127.0.0.1: add it to https-ml-api:certIpAddresses"],
@@ -153,12 +158,12 @@ test("Pulumi.dev.yaml documents every key with its default", () => {
     // imagePlatform's default is the machine's own, so the file only mentions it in a comment.
     const withoutDefault = ["tlsCertificatePem", "tlsPrivateKeyPem", "buildCaCertFile", "imagePlatform"];
     // A docker stack refuses the swarm's keys: the file shows them in comments, with their defaults.
-    const swarmOnly = ["registryAddress", "registryUsername", "registryPassword", "swarmManagerHost", "edgeAddress", "proxyReplicas", "proxyConstraint"];
+    const swarmOnly = ["registryAddress", "registryUsername", "registryPassword", "swarmManagerHost", "edgeAddress", "proxyReplicas", "proxyConstraint", "frontSubnet"];
     expect(Object.keys(values).sort()).toEqual(CONFIG_KEYS.filter((k) => !withoutDefault.includes(k) && !swarmOnly.includes(k)).sort());
     expect(parseSettings((key) => values[key])).toEqual(DEFAULTS);
     const text = fs.readFileSync(path.resolve(__dirname, "../../Pulumi.dev.yaml"), "utf8");
     for (const key of swarmOnly) expect(text).toMatch(new RegExp(`^  #   pulumi config set (--secret )?${key}\\b`, "m"));
-    for (const key of ["edgeAddress", "proxyReplicas", "proxyConstraint"] as const) expect(text).toContain(`set ${key} ${DEFAULTS[key]} `);
+    for (const key of ["edgeAddress", "proxyReplicas", "proxyConstraint", "frontSubnet"] as const) expect(text).toContain(`set ${key} ${DEFAULTS[key]} `);
 });
 
 test("the README's configuration table lists every key", () => {

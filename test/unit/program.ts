@@ -33,8 +33,12 @@ export interface RecordedResource {
     name: string;
     inputs: Record<string, any>;
     state: Record<string, any>;
-    /** What the engine is told besides the inputs: how to replace it, what it waits for (resource names), its provider's name if explicit. */
-    options: { deleteBeforeReplace: boolean; dependencies: string[]; propertyDependencies: string[]; provider?: string };
+    /**
+     * What the engine is told besides the inputs: how to replace it (the
+     * deleteBeforeReplace option, and whether the program set it at all),
+     * what it waits for (resource names), its provider's name if explicit.
+     */
+    options: { deleteBeforeReplace: boolean; deleteBeforeReplaceSet: boolean; dependencies: string[]; propertyDependencies: string[]; provider?: string };
 }
 
 export interface ProgramRun {
@@ -202,6 +206,7 @@ function recordOptions(pulumi: typeof pulumiType, into: Map<string, RecordedReso
         const provider = req.getProvider() ? nameOfUrn(req.getProvider().split("::").slice(0, -1).join("::")) : undefined;
         into.set(`${req.getType()}::${req.getName()}`, {
             deleteBeforeReplace: req.getDeletebeforereplace(),
+            deleteBeforeReplaceSet: req.getDeletebeforereplacedefined(),
             dependencies: [...new Set<string>(req.getDependenciesList().map(nameOfUrn))],
             propertyDependencies: [...new Set(byProperty)],
             ...(provider ? { provider } : {}),

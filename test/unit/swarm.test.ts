@@ -1,9 +1,9 @@
 // Swarm mode's resource graph under Pulumi mocks: the same program with
 // platform "swarm", and what a change of it does to the services.
-import { enginePlan, describeStep } from "../support/enginePlan";
+import { deleteFirstByProvider, enginePlan, describeStep } from "../support/enginePlan";
 import { isSecretInput, plain, plainDeep, runProgram, ProgramRun, RecordedResource, RESOURCE_TYPES as T } from "./program";
 import { APP_PORT, PROXY_FILES, PROXY_HTTPS_PORT, PROXY_HTTP_PORT } from "../../components/layout";
-import { SWARM_UPSTREAMS_FILE, frontendFiles } from "../../components/proxyConfig";
+import { SWARM_FORWARDER_FILES, SWARM_UPSTREAMS_FILE, frontendFiles } from "../../components/proxyConfig";
 import { tmpfsSizeBytes } from "../../components/swarm/hardening";
 import { contentName } from "../../components/swarm/proxyService";
 
@@ -14,8 +14,8 @@ const WITH_LOGIN = { ...SWARM, registryUsername: "deploy", registryPassword: "s3
 
 const service = (run: ProgramRun, role: string) => run.ofType(T.service).find((s) => s.inputs.labels.some((l: any) => l.label === "mlapi.role" && l.value === role))!;
 const decoded = (r: RecordedResource) => Buffer.from(plain(r.inputs.data), "base64").toString("utf8");
-const configFor = (run: ProgramRun, file: string) => {
-    const ref = plainDeep(service(run, "proxy").inputs.taskSpec).containerSpec.configs.find((c: any) => c.fileName === file);
+const configFor = (run: ProgramRun, file: string, role = "proxy") => {
+    const ref = plainDeep(service(run, role).inputs.taskSpec).containerSpec.configs.find((c: any) => c.fileName === file);
     return run.ofType(T.serviceConfig).find((c) => `${c.name}-id` === ref.configId)!;
 };
 
@@ -25,20 +25,22 @@ describe("platform swarm", () => {
         run = await runProgram(WITH_LOGIN);
     });
 
-    test("creates services, configs, a secret and an overlay network, and no container", () => {
+    test("creates services, configs, a secret and overlay networks, and no container", () => {
         expect(run.ofType(T.container)).toHaveLength(0);
         expect(run.ofType(T.volume)).toHaveLength(0);
-        expect(run.ofType(T.service)).toHaveLength(2);
+        expect(run.ofType(T.service).map((s) => s.inputs.name).sort()).toEqual(["mlapi-dev-app", "mlapi-dev-forwarder", "mlapi-dev-proxy"]);
         expect(run.ofType(T.secret)).toHaveLength(1);
-        // nginx.conf, the certificate and every frontend file.
-        expect(run.ofType(T.serviceConfig)).toHaveLength(2 + frontendFiles().length);
-        const app = run.ofType(T.network).find((n) => n.inputs.name === "mlapi-dev-app")!;
-        const edge = run.ofType(T.network).find((n) => n.inputs.name === "mlapi-dev-edge")!;
-        expect(run.ofType(T.network)).toHaveLength(2);
-        expect(app.inputs).toMatchObject({ name: "mlapi-dev-app", driver: "overlay", internal: true, ipamConfigs: [{ subnet: "10.232.77.0/24", gateway: "10.232.77.1" }] });
-        // The proxy's own, with outside access: host-mode ports are forwarded through it.
-        expect(edge.inputs).toEqual({ name: "mlapi-dev-edge", driver: "overlay" });
-        expect(plainDeep(service(run, "proxy").inputs.taskSpec).networksAdvanceds).toEqual([{ id: "app-net-id" }, { id: "proxy-edge-id" }]);
+        // nginx.conf, the certificate, every frontend file and the forwarder's config.
+        expect(run.ofType(T.serviceConfig)).toHaveLength(3 + frontendFiles().length);
+        const network = (name: string) => run.ofType(T.network).find((n) => n.inputs.name === name)!;
+        expect(run.ofType(T.network)).toHaveLength(3);
+        expect(network("mlapi-dev-app").inputs).toMatchObject({ driver: "overlay", internal: true, ipamConfigs: [{ subnet: "10.232.77.0/24", gateway: "10.232.77.1" }] });
+        // The forwarders' own, with outside access: host-mode ports are forwarded through it.
+        expect(network("mlapi-dev-edge").inputs).toEqual({ name: "mlapi-dev-edge", driver: "overlay" });
+        // Forwarders to proxy tasks: internal, on the subnet the proxy believes PROXY headers from.
+        expect(network("mlapi-dev-front").inputs).toEqual({ name: "mlapi-dev-front", driver: "overlay", internal: true, ipamConfigs: [{ subnet: "10.213.78.0/24", gateway: "10.213.78.1" }] });
+        expect(plainDeep(service(run, "proxy").inputs.taskSpec).networksAdvanceds).toEqual([{ id: "app-net-id" }, { id: "proxy-front-id" }]);
+        expect(plainDeep(service(run, "forwarder").inputs.taskSpec).networksAdvanceds).toEqual([{ id: "proxy-edge-id" }, { id: "proxy-front-id" }]);
     });
 
     test("everything on the swarm goes through the manager's provider; the images are built and pushed by the local engine", () => {
@@ -93,21 +95,58 @@ describe("platform swarm", () => {
         expect(() => tmpfsSizeBytes("rw")).toThrow("have no size");
     });
 
-    test("the proxy publishes HTTPS and HTTP in host mode, one task per edge node, and rolls stop-first", () => {
-        const proxy = plainDeep(service(run, "proxy").inputs);
-        expect(proxy.name).toBe("mlapi-dev-proxy");
-        expect(proxy.endpointSpec).toEqual({
+    test("the forwarder publishes HTTPS and HTTP in host mode, one task per edge node, rolls stop-first and forwards to the proxy's tasks", () => {
+        const forwarder = service(run, "forwarder");
+        expect(forwarder.inputs.name).toBe("mlapi-dev-forwarder");
+        expect(plainDeep(forwarder.inputs.endpointSpec)).toEqual({
             mode: "dnsrr",
             ports: [
                 { targetPort: PROXY_HTTPS_PORT, publishedPort: 443, publishMode: "host", protocol: "tcp" },
                 { targetPort: PROXY_HTTP_PORT, publishedPort: 80, publishMode: "host", protocol: "tcp" },
             ],
         });
-        expect(proxy.taskSpec.placement).toEqual({ constraints: ["node.role==manager"], maxReplicas: 1, platforms: [{ os: "linux", architecture: process.arch === "arm64" ? "arm64" : "amd64" }] });
-        expect(proxy.updateConfig).toMatchObject({ order: "stop-first", failureAction: "rollback" });
+        const architecture = process.arch === "arm64" ? "arm64" : "amd64";
+        const spec = plainDeep(forwarder.inputs);
+        expect(spec.taskSpec.placement).toEqual({ constraints: ["node.role==manager"], maxReplicas: 1, platforms: [{ os: "linux", architecture }] });
+        expect(spec.updateConfig).toMatchObject({ order: "stop-first", failureAction: "rollback" });
+        expect(spec.mode).toEqual({ replicated: { replicas: 1 } });
+        // The discovery loop runs Nginx's stream module for the proxy service's tasks, one list per port.
+        expect(spec.taskSpec.containerSpec.commands).toEqual([
+            "mlapi-swarm-proxy",
+            SWARM_FORWARDER_FILES.config,
+            "mlapi-dev-proxy",
+            `${PROXY_HTTPS_PORT}:${SWARM_FORWARDER_FILES.httpsUpstreams}`,
+            `${PROXY_HTTP_PORT}:${SWARM_FORWARDER_FILES.httpUpstreams}`,
+        ]);
+        expect(spec.taskSpec.containerSpec.healthcheck.tests).toEqual(["CMD", "mlapi-healthcheck", String(PROXY_HTTP_PORT), "/tmp/nginx.pid", "connect"]);
+        expect(spec.taskSpec.containerSpec.secrets).toBeUndefined();
+        // Made after the proxy service, whose update frees the ports of a stack deployed before forwarders existed.
+        expect(forwarder.options.dependencies).toContain("proxy");
+        const text = decoded(configFor(run, SWARM_FORWARDER_FILES.config, "forwarder"));
+        expect(text).toContain("proxy_protocol on;");
+        expect(text).toContain(`include ${SWARM_FORWARDER_FILES.httpsUpstreams};`);
+        // Nothing of the site: a new certificate or proxy config leaves it as it is.
+        expect(text).not.toMatch(/ssl|server_name|BEGIN CERTIFICATE/);
+    });
+
+    test("the proxy publishes nothing, runs beside a new task of itself on an edge node (start-first), and takes PROXY protocol from the front network only", () => {
+        const proxy = plainDeep(service(run, "proxy").inputs);
+        expect(proxy.name).toBe("mlapi-dev-proxy");
+        expect(proxy.endpointSpec).toEqual({ mode: "dnsrr" });
+        expect(proxy.taskSpec.placement).toEqual({ constraints: ["node.role==manager"], maxReplicas: 2, platforms: [{ os: "linux", architecture: process.arch === "arm64" ? "arm64" : "amd64" }] });
+        expect(proxy.updateConfig).toMatchObject({ order: "start-first", failureAction: "rollback" });
+        expect(proxy.rollbackConfig).toMatchObject({ order: "start-first" });
         // The discovery loop runs Nginx for the app service's tasks.
-        expect(proxy.taskSpec.containerSpec.commands).toEqual(["mlapi-swarm-proxy", "mlapi-dev-app", String(APP_PORT), SWARM_UPSTREAMS_FILE, PROXY_FILES.config]);
-        expect(proxy.taskSpec.containerSpec.healthcheck.tests).toEqual(["CMD", "mlapi-healthcheck", String(PROXY_HTTP_PORT), "/tmp/nginx.pid"]);
+        expect(proxy.taskSpec.containerSpec.commands).toEqual(["mlapi-swarm-proxy", PROXY_FILES.config, "mlapi-dev-app", `${APP_PORT}:${SWARM_UPSTREAMS_FILE}`]);
+        expect(proxy.taskSpec.containerSpec.healthcheck.tests).toEqual(["CMD", "mlapi-healthcheck", String(PROXY_HTTP_PORT), "/tmp/nginx.pid", "proxy-protocol"]);
+        const text = decoded(configFor(run, PROXY_FILES.config));
+        expect(text.match(/^\s*listen .*$/gm)?.map((l) => l.trim())).toEqual([
+            "listen 8443 ssl proxy_protocol default_server reuseport;",
+            "listen 8080 proxy_protocol default_server reuseport;",
+            "listen 8080 proxy_protocol;",
+            "listen 8443 ssl proxy_protocol;",
+        ]);
+        expect(text).toContain("set_real_ip_from 10.213.78.0/24;\n    real_ip_header proxy_protocol;");
     });
 
     test("the key is a Swarm secret (its data a Pulumi secret), mounted 0440 root:root where Nginx reads it", () => {
@@ -124,7 +163,7 @@ describe("platform swarm", () => {
     test("config, certificate and frontend are Swarm configs named by their content, mounted read-only", () => {
         const names = run.ofType(T.serviceConfig).map((c) => c.inputs.name);
         expect(new Set(names).size).toBe(names.length);
-        for (const c of run.ofType(T.serviceConfig)) expect(c.inputs.name).toMatch(/^mlapi-dev-proxy-(conf|cert|html)-[0-9a-f]{16}$/);
+        for (const c of run.ofType(T.serviceConfig)) expect(c.inputs.name).toMatch(/^mlapi-dev-proxy-(conf|cert|html|fwd)-[0-9a-f]{16}$/);
         const mounts = plainDeep(service(run, "proxy").inputs.taskSpec).containerSpec.configs;
         expect(mounts.map((m: any) => m.fileMode)).toEqual(mounts.map(() => 0o444));
         expect(decoded(configFor(run, PROXY_FILES.certificate))).toContain("BEGIN CERTIFICATE");
@@ -148,6 +187,7 @@ describe("platform swarm", () => {
         expect(run.outputs.url.value).toBe("https://127.0.0.1/");
         expect(run.outputs.appServiceName.value).toBe("mlapi-dev-app");
         expect(run.outputs.proxyServiceName.value).toBe("mlapi-dev-proxy");
+        expect(run.outputs.forwarderServiceName.value).toBe("mlapi-dev-forwarder");
         expect(run.outputs.replicaNames).toBeUndefined();
         expect(run.outputs.operatorUrl).toBeUndefined();
         const plainText = JSON.stringify(Object.values(run.outputs).filter((o) => !o.secret).map((o) => o.value));
@@ -181,6 +221,17 @@ describe("changes in swarm mode", () => {
         // Deletes only after every create: the proxy service points at the new ones first.
         const lastCreate = Math.max(...steps.map((s, i) => (s.op !== "delete" ? i : -1)));
         expect(steps.findIndex((s) => s.op === "delete")).toBeGreaterThan(lastCreate);
-        for (const old of deleted.filter((r) => r.type.startsWith("docker:"))) expect(old.options.deleteBeforeReplace).toBe(false);
+        // The provider would delete a named resource first (deleteFirstByProvider), which Swarm refuses for a config in use: the program says otherwise.
+        for (const old of deleted.filter((r) => r.type.startsWith("docker:"))) {
+            expect(deleteFirstByProvider(old)).toBe(true);
+            expect(old.options).toMatchObject({ deleteBeforeReplace: false, deleteBeforeReplaceSet: true });
+        }
+    });
+
+    test("the plan follows the docker provider: a named resource or a container is replaced delete-first unless the program says otherwise", async () => {
+        const run = await runProgram(SWARM);
+        for (const network of run.ofType(T.network)) expect(deleteFirstByProvider(network)).toBe(true);
+        for (const image of run.ofType(T.image)) expect(deleteFirstByProvider(image)).toBe(false);
+        for (const tls of run.resources.filter((r) => r.type.startsWith("tls:"))) expect(deleteFirstByProvider(tls)).toBe(false);
     });
 });

@@ -1,0 +1,155 @@
+// Swarm mode's port forwarder and the proxy behind it, with Debian's Nginx on
+// this machine (the stream module: libnginx-mod-stream): the rendered
+// configs pass `nginx -t`, a client's connection through the forwarder
+// reaches the proxy with the client's own address (PROXY protocol), a
+// PROXY header from anywhere but the forwarder's network is not believed,
+// and the health check's modes (nginx/bin/mlapi-healthcheck) tell each apart.
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { renderForwarderConfig } from "../../components/forwarderConfig";
+import { renderNginxConfig } from "../../components/nginxConfig";
+import { swarmForwarderConfig } from "../../components/proxyConfig";
+import { hostNginxVersion } from "../support/nginx";
+import { waitFor } from "../support/processes";
+
+const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
+const PORTS = { proxyHttp: 28080, proxyHttps: 28443, forwarder: 28081 };
+const HEALTHCHECK = path.resolve(__dirname, "../../nginx/bin/mlapi-healthcheck");
+
+let dir: string;
+const running: ChildProcess[] = [];
+
+function nginxTest(file: string): { ok: boolean; output: string } {
+    const result = spawnSync("nginx", ["-t", "-c", file, "-e", path.join(dir, "test-error.log")], { encoding: "utf8" });
+    return { ok: result.status === 0, output: result.stderr };
+}
+
+function write(name: string, text: string): string {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, text);
+    return file;
+}
+
+/** The proxy's swarm config, on loopback ports, believing PROXY headers from 127.0.0.1 only (the "forwarder's network" here). */
+function proxyConfig(): string {
+    const runtime = path.join(dir, "proxy");
+    fs.mkdirSync(runtime, { recursive: true });
+    return renderNginxConfig({
+        serverNames: ["localhost"],
+        upstreams: ["127.0.0.1:28999"],
+        listenHttpsPort: PORTS.proxyHttps,
+        listenHttpPort: PORTS.proxyHttp,
+        listenAddress: "127.0.0.1",
+        publicHttpsPort: PORTS.proxyHttps,
+        nginxVersion: hostNginxVersion(),
+        limits: { rateLimitPerSecond: 100, rateLimitBurst: 200, maxBodyKb: 64, proxyWorkers: 1 },
+        paths: {
+            certificate: path.join(dir, "server.crt"),
+            certificateKey: path.join(dir, "server.key"),
+            staticRoot: path.resolve(__dirname, "../../nginx/html"),
+            runtimeDir: runtime,
+            mimeTypes: "/etc/nginx/mime.types",
+            accessLog: path.join(dir, "access.log"),
+            errorLog: path.join(dir, "proxy-error.log"),
+        },
+        proxyProtocol: { trustedNetworks: ["127.0.0.1/32"] },
+    });
+}
+
+function forwarderConfig(): string {
+    const runtime = path.join(dir, "forwarder");
+    fs.mkdirSync(runtime, { recursive: true });
+    write("forward-http.conf", `server 127.0.0.1:${PORTS.proxyHttp} max_fails=2 fail_timeout=5s;\n`);
+    return renderForwarderConfig({
+        ports: [{ name: "http", listenPort: PORTS.forwarder, upstreamFile: path.join(dir, "forward-http.conf") }],
+        workers: 1,
+        streamModule: STREAM_MODULE,
+        runtimeDir: runtime,
+        errorLog: path.join(dir, "forwarder-error.log"),
+    });
+}
+
+/** Sends raw bytes from a local address; resolves with what came back before the server closed (or 2 s passed). */
+function exchange(port: number, localAddress: string, bytes: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const socket = net.connect({ host: "127.0.0.1", port, localAddress });
+        let received = "";
+        socket.setTimeout(2000, () => socket.destroy());
+        socket.on("connect", () => socket.write(bytes));
+        socket.on("data", (chunk) => (received += chunk.toString("latin1")));
+        socket.on("close", () => resolve(received));
+        socket.on("error", (error: NodeJS.ErrnoException) => (error.code === "ECONNRESET" ? resolve(received) : reject(error)));
+    });
+}
+
+/** The access log's remote address of the request with this URI, once Nginx has flushed it. */
+function loggedAddress(uri: string): Promise<string> {
+    return waitFor(`the access log to show ${uri}`, () => {
+        const lines = fs.existsSync(path.join(dir, "access.log")) ? fs.readFileSync(path.join(dir, "access.log"), "utf8").split("\n") : [];
+        const line = lines.find((l) => l.includes(`"uri":"${uri}"`));
+        return line ? String(JSON.parse(line).remote_addr) : undefined;
+    }, 5000, 100);
+}
+
+function healthcheck(args: string[]): number | null {
+    return spawnSync(HEALTHCHECK, args, { encoding: "utf8", timeout: 10_000 }).status;
+}
+
+const request = (uri: string) => `GET ${uri} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`;
+
+beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-forwarder-unit-"));
+    fs.chmodSync(dir, 0o755);
+    spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", path.join(dir, "server.key"), "-out", path.join(dir, "server.crt")], { stdio: "ignore" });
+    for (const [name, text] of [["proxy.conf", proxyConfig()], ["forwarder.conf", forwarderConfig()]]) {
+        const file = write(name, text);
+        const child = spawn("nginx", ["-c", file, "-e", path.join(dir, `${name}.stderr`), "-g", "daemon off;"], { stdio: "ignore" });
+        running.push(child);
+    }
+    await waitFor("both Nginx to listen", async () => ((await exchange(PORTS.forwarder, "127.0.0.1", "").catch(() => undefined)) !== undefined && fs.existsSync(path.join(dir, "proxy", "nginx.pid")) ? true : undefined), 10_000, 100);
+}, 30_000);
+
+afterAll(async () => {
+    for (const child of running) child.kill("SIGQUIT");
+    await Promise.all(running.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.on("exit", resolve)))));
+    fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("the forwarder's config, as deployed and as run here, passes nginx -t with the stream module", () => {
+    expect(fs.existsSync(STREAM_MODULE)).toBe(true);
+    for (const list of ["proxy-https.conf", "proxy-http.conf"]) write(list, "server 10.213.78.5:8443;\n");
+    for (const text of [forwarderConfig(), swarmForwarderConfig(1).replaceAll("/tmp/", `${dir}/`)]) {
+        const result = nginxTest(write("check.conf", text));
+        expect(result.output).toContain("test is successful");
+        expect(result.output).not.toMatch(/\[warn\]/);
+    }
+    // The check can fail: an upstream the config does not define.
+    expect(nginxTest(write("broken.conf", forwarderConfig().replace("proxy_pass mlapi_http;", "proxy_pass nowhere;"))).ok).toBe(false);
+});
+
+test("a client's connection through the forwarder reaches the proxy under the client's own address", async () => {
+    const answer = await exchange(PORTS.forwarder, "127.0.0.2", request("/through-forwarder"));
+    expect(answer).toMatch(/^HTTP\/1\.1 308 /);
+    expect(await loggedAddress("/through-forwarder")).toBe("127.0.0.2");
+});
+
+test("a PROXY header from outside the forwarder's network is not believed; a connection without one gets no answer", async () => {
+    const forged = await exchange(PORTS.proxyHttp, "127.0.0.3", `PROXY TCP4 203.0.113.9 127.0.0.1 5555 ${PORTS.proxyHttp}\r\n${request("/forged")}`);
+    expect(forged).toMatch(/^HTTP\/1\.1 308 /);
+    expect(await loggedAddress("/forged")).toBe("127.0.0.3");
+    expect(await exchange(PORTS.proxyHttp, "127.0.0.1", request("/no-header"))).toBe("");
+});
+
+test("the health check's modes: proxy-protocol for the proxy, connect for the forwarder, and plain HTTP fails behind PROXY protocol", () => {
+    const proxyPid = path.join(dir, "proxy", "nginx.pid");
+    const forwarderPid = path.join(dir, "forwarder", "nginx.pid");
+    expect(healthcheck([String(PORTS.proxyHttp), proxyPid, "proxy-protocol"])).toBe(0);
+    expect(healthcheck([String(PORTS.proxyHttp), proxyPid])).not.toBe(0);
+    expect(healthcheck([String(PORTS.forwarder), forwarderPid, "connect"])).toBe(0);
+    // Another master's pid: not this Nginx's workers.
+    expect(healthcheck([String(PORTS.forwarder), proxyPid.replace("proxy", "nowhere"), "connect"])).not.toBe(0);
+    expect(healthcheck([String(PORTS.proxyHttp), proxyPid, "sideways"])).toBe(2);
+});
