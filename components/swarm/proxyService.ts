@@ -89,9 +89,13 @@ export function forwarderServiceName(namePrefix: string): string {
     return `${namePrefix}-forwarder`;
 }
 
-/** What the proxy's and the forwarder's tasks share: Nginx under the discovery loop, hardened. */
-function nginxTask<T>(args: { memoryMb: number; imagePlatform: string; constraint: string; image: T }, maxPerNode: number) {
-    const hardening = swarmTaskHardening(proxyHardening(args.memoryMb));
+/**
+ * What the proxy's and the forwarder's tasks share: Nginx under the
+ * discovery loop, hardened. Only the proxy reads the key, so only it gets
+ * the key's group.
+ */
+function nginxTask<T>(args: { memoryMb: number; imagePlatform: string; constraint: string; image: T }, maxPerNode: number, readsKey: boolean) {
+    const hardening = swarmTaskHardening({ ...proxyHardening(args.memoryMb), ...(readsKey ? {} : { groups: [] }) });
     return {
         containerSpec: {
             image: args.image,
@@ -124,7 +128,7 @@ export function proxyServiceArgs<T>(args: Omit<SwarmProxyServiceArgs, "image" | 
     secrets: MountedFile<T>[];
 }) {
     // Two per node: one running, one rolling in beside it.
-    const task = nginxTask(args, 2);
+    const task = nginxTask(args, 2, true);
     const mounted = (f: MountedFile<T>) => ({ fileName: f.file, fileUid: "0", fileGid: "0", fileMode: f.mode });
     return {
         name: proxyServiceName(args.namePrefix),
@@ -160,7 +164,7 @@ export function forwarderServiceArgs<T>(args: Pick<SwarmProxyServiceArgs, "nameP
     config: MountedFile<T>;
 }) {
     // A host-mode port can be held by one task per node.
-    const task = nginxTask(args, 1);
+    const task = nginxTask(args, 1, false);
     return {
         name: forwarderServiceName(args.namePrefix),
         labels: [{ label: "mlapi.role", value: "forwarder" }],

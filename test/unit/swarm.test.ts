@@ -119,7 +119,10 @@ describe("platform swarm", () => {
             `${PROXY_HTTP_PORT}:${SWARM_FORWARDER_FILES.httpUpstreams}`,
         ]);
         expect(spec.taskSpec.containerSpec.healthcheck.tests).toEqual(["CMD", "mlapi-healthcheck", String(PROXY_HTTP_PORT), "/tmp/nginx.pid", "connect"]);
+        // Nothing of the key: no secret, and not the key's group.
         expect(spec.taskSpec.containerSpec.secrets).toBeUndefined();
+        expect(spec.taskSpec.containerSpec.groups).toBeUndefined();
+        expect(plainDeep(service(run, "proxy").inputs.taskSpec).containerSpec.groups).toEqual(["0"]);
         // Made after the proxy service, whose update frees the ports of a stack deployed before forwarders existed.
         expect(forwarder.options.dependencies).toContain("proxy");
         const text = decoded(configFor(run, SWARM_FORWARDER_FILES.config, "forwarder"));
