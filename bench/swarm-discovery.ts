@@ -188,51 +188,37 @@ async function createProxy(api: Stack["api"], variant: Variant, args: { image: s
     const { namePrefix, httpsPort, httpPort, frontSubnet } = VARIANTS[variant];
     const edge = await api("POST", "/networks/create", { Name: `${namePrefix}-edge`, Driver: "overlay", CheckDuplicate: true });
     const front = await api("POST", "/networks/create", { Name: `${namePrefix}-front`, Driver: "overlay", Internal: true, CheckDuplicate: true, IPAM: { Config: [{ Subnet: frontSubnet }] } });
+    /** One file as a Swarm config or secret named by its content, mounted read-only, as the program mounts it. */
+    const mount = async (upload: { file: string; content: string; permissions: string }, secret: boolean): Promise<MountedFile<string>> => {
+        const name = contentName(namePrefix, upload.file, upload.content);
+        const created = await api("POST", secret ? "/secrets/create" : "/configs/create", { Name: name, Data: Buffer.from(upload.content).toString("base64") });
+        return { id: created.ID, name, file: upload.file, mode: Number.parseInt(upload.permissions, 8) & ~0o222 };
+    };
     const configs: MountedFile<string>[] = [];
     const secrets: MountedFile<string>[] = [];
     for (const upload of proxyUploads({ config: args.config, certPem: args.certPem, privateKeyPem: args.keyPem, frontend: frontendFiles() })) {
-        const name = contentName(namePrefix, upload.file, upload.content);
         const secret = upload.file === PROXY_FILES.certificateKey;
-        const created = await api("POST", secret ? "/secrets/create" : "/configs/create", { Name: name, Data: Buffer.from(upload.content).toString("base64") });
-        // Read-only, as the program mounts it.
-        (secret ? secrets : configs).push({ id: created.ID, name, file: upload.file, mode: Number.parseInt(upload.permissions, 8) & ~0o222 });
+        (secret ? secrets : configs).push(await mount(upload, secret));
     }
-    const spec = proxyServiceArgs<string>({
+    // What both services take from the stack's settings.
+    const shared = {
         namePrefix,
         image: args.image,
-        appServiceName: args.appService,
-        appNetworkId: args.appNetworkId,
-        frontNetworkId: front.Id,
-        configs,
-        secrets,
         httpsPort,
         httpPort,
         replicas: 1,
         constraint: args.settings.proxyConstraint,
         memoryMb: args.settings.proxyMemoryMb,
         imagePlatform: args.settings.imagePlatform,
-    });
+    };
+    const spec = proxyServiceArgs<string>({ ...shared, appServiceName: args.appService, appNetworkId: args.appNetworkId, frontNetworkId: front.Id, configs, secrets });
     if (variant === "B") {
         const { commands: _loop, env: _interval, ...containerSpec } = spec.taskSpec.containerSpec;
         spec.taskSpec.containerSpec = containerSpec as typeof spec.taskSpec.containerSpec;
     }
     await api("POST", "/services/create", serviceSpec(spec), args.auth);
-    const forwarderText = swarmForwarderConfig(args.settings.proxyWorkers);
-    const forwarderConfigName = contentName(namePrefix, SWARM_FORWARDER_FILES.config, forwarderText);
-    const forwarderConfig = await api("POST", "/configs/create", { Name: forwarderConfigName, Data: Buffer.from(forwarderText).toString("base64") });
-    const forwarder = forwarderServiceArgs<string>({
-        namePrefix,
-        image: args.image,
-        edgeNetworkId: edge.Id,
-        frontNetworkId: front.Id,
-        config: { id: forwarderConfig.ID, name: forwarderConfigName, file: SWARM_FORWARDER_FILES.config, mode: 0o444 },
-        httpsPort,
-        httpPort,
-        replicas: 1,
-        constraint: args.settings.proxyConstraint,
-        memoryMb: args.settings.proxyMemoryMb,
-        imagePlatform: args.settings.imagePlatform,
-    });
+    const config = await mount({ file: SWARM_FORWARDER_FILES.config, content: swarmForwarderConfig(args.settings.proxyWorkers), permissions: "0444" }, false);
+    const forwarder = forwarderServiceArgs<string>({ ...shared, edgeNetworkId: edge.Id, frontNetworkId: front.Id, config });
     await api("POST", "/services/create", serviceSpec(forwarder), args.auth);
     return spec.name;
 }

@@ -525,8 +525,8 @@ function subnetProblem(cidr: string): string | undefined {
     return isPrivate ? undefined : "expected a private (RFC 1918) subnet";
 }
 
-/** Whether two valid subnets share an address (one contains the other's network address). */
-function subnetsOverlap(a: string, b: string): boolean {
+/** Whether two valid subnets share an address (one contains the other's network address); an address is its /32. */
+export function subnetsOverlap(a: string, b: string): boolean {
     const [x, y] = [parseSubnet(a), parseSubnet(b)];
     if (!x || !y) return false;
     const size = 2 ** (32 - Math.min(x.bits, y.bits));

@@ -5,6 +5,7 @@
 // with a PROXY protocol header naming the client, and TLS ends at the proxy.
 // It never changes with the site, so a new certificate or proxy config rolls
 // only the proxy tasks behind it (start-first) while the node's ports stay open.
+import { block } from "./nginxConfig";
 
 export interface ForwardedPort {
     /** Names the upstream: letters, digits and underscores. */
@@ -47,14 +48,8 @@ export function renderForwarderConfig(input: ForwarderConfigInput): string {
         if (!UPSTREAM_NAME.test(port.name)) throw new Error(`the forwarder cannot name an upstream ${JSON.stringify(port.name)}`);
     }
     const servers = input.ports.flatMap((port) => [
-        `upstream mlapi_${port.name} {`,
-        "    least_conn;",
-        `    include ${port.upstreamFile};`,
-        "}",
-        "server {",
-        `    listen ${port.listenPort};`,
-        `    proxy_pass mlapi_${port.name};`,
-        "}",
+        ...block(`upstream mlapi_${port.name}`, ["least_conn;", `include ${port.upstreamFile};`]),
+        ...block("server", [`listen ${port.listenPort};`, `proxy_pass mlapi_${port.name};`]),
     ]);
     const lines = [
         "# Rendered by components/forwarderConfig.ts - do not edit by hand.",
@@ -67,12 +62,9 @@ export function renderForwarderConfig(input: ForwarderConfigInput): string {
         `pid ${input.runtimeDir}/nginx.pid;`,
         `error_log ${input.errorLog} warn;`,
         "",
-        "events {",
-        "    worker_connections 4096;",
-        "}",
+        ...block("events", ["worker_connections 4096;"]),
         "",
-        "stream {",
-        ...[
+        ...block("stream", [
             // The proxy tasks read the client's address from it (their realip settings).
             "proxy_protocol on;",
             `proxy_connect_timeout ${FORWARDER_TIMEOUTS.connectSeconds}s;`,
@@ -83,8 +75,7 @@ export function renderForwarderConfig(input: ForwarderConfigInput): string {
             "tcp_nodelay on;",
             "",
             ...servers,
-        ].map((line) => (line ? `    ${line}` : line)),
-        "}",
+        ]),
         "",
     ];
     return lines.join("\n");

@@ -130,7 +130,8 @@ export function supportsHttp2Directive(version: string): boolean {
 
 const indent = (lines: string[]) => lines.map((l) => (l ? `    ${l}` : l));
 
-const block = (head: string, body: string[]): string[] => [`${head} {`, ...indent(body), "}"];
+/** A config block: its head, its body indented, the closing brace (the forwarder's renderer uses it too). */
+export const block = (head: string, body: string[]): string[] => [`${head} {`, ...indent(body), "}"];
 
 /** Answers with a fixed JSON error; used for Nginx's own errors under /api/ so clients always get JSON. */
 function jsonError(status: number, code: string, message: string): string[] {

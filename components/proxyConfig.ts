@@ -133,7 +133,7 @@ export const SWARM_FORWARDER_FILES = {
 };
 
 /** Where Debian's libnginx-mod-stream puts the stream module. */
-const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
+export const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 /** The forwarder's config: the node's HTTPS and HTTP ports, each to the same port of the proxy tasks. */
 export function swarmForwarderConfig(workers: number): string {

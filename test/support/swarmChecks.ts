@@ -4,6 +4,7 @@
 import { spawnSync } from "child_process";
 import * as os from "os";
 import * as tls from "tls";
+import { subnetsOverlap } from "../../components/config";
 import { EngineEvent, EngineRestart } from "./engineRestart";
 import { request, servingAgain } from "./http";
 import { formatTraffic, startPacedLoad, TrafficReport } from "./pacedLoad";
@@ -215,14 +216,6 @@ export function expectWorkerBack(result: { servingSeconds: number; tasksOnNode: 
     expect(result.tasksOnNode).toBeGreaterThan(0);
 }
 
-/** Whether an IPv4 address is in a CIDR subnet. */
-function inSubnet(address: string, cidr: string): boolean {
-    const number = (a: string) => a.split(".").reduce((acc, octet) => acc * 256 + Number(octet), 0);
-    const [base, bits] = cidr.split("/");
-    const size = 2 ** (32 - Number(bits));
-    return Math.floor(number(address) / size) === Math.floor(number(base) / size);
-}
-
 /**
  * The client address the proxy's access log gives a request to `url` + a
  * unique path, made from this machine through the edge node's forwarder,
@@ -250,8 +243,9 @@ export async function expectClientAddress(args: { swarm: Swarm; api: ReturnType<
         return (JSON.parse(args.swarm.docker(node, ["network", "inspect", "docker_gwbridge", "--format", "{{json .IPAM.Config}}"])) as { Subnet: string }[]).map((c) => c.Subnet);
     });
     const ours = Object.values(os.networkInterfaces()).flatMap((addresses) => (addresses ?? []).filter((a) => a.family === "IPv4").map((a) => a.address));
-    expect(inSubnet(logged, args.frontSubnet)).toBe(false);
-    expect({ logged, fromClientSide: ours.includes(logged) || relays.some((subnet) => inSubnet(logged, subnet)) }).toEqual({ logged, fromClientSide: true });
+    const inSubnet = (subnet: string) => subnetsOverlap(`${logged}/32`, subnet);
+    expect(inSubnet(args.frontSubnet)).toBe(false);
+    expect({ logged, fromClientSide: ours.includes(logged) || relays.some(inSubnet) }).toEqual({ logged, fromClientSide: true });
     return logged;
 }
 

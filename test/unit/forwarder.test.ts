@@ -9,23 +9,19 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { DEFAULTS } from "../../components/config";
 import { renderForwarderConfig } from "../../components/forwarderConfig";
 import { renderNginxConfig } from "../../components/nginxConfig";
-import { swarmForwarderConfig } from "../../components/proxyConfig";
-import { hostNginxVersion } from "../support/nginx";
+import { STREAM_MODULE, swarmForwarderConfig } from "../../components/proxyConfig";
+import { hostNginxVersion, nginxConfigTest } from "../support/nginx";
+import { generateKey, selfSignedCert } from "../support/openssl";
 import { waitFor } from "../support/processes";
 
-const STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
 const PORTS = { proxyHttp: 28080, proxyHttps: 28443, forwarder: 28081 };
 const HEALTHCHECK = path.resolve(__dirname, "../../nginx/bin/mlapi-healthcheck");
 
 let dir: string;
 const running: ChildProcess[] = [];
-
-function nginxTest(file: string): { ok: boolean; output: string } {
-    const result = spawnSync("nginx", ["-t", "-c", file, "-e", path.join(dir, "test-error.log")], { encoding: "utf8" });
-    return { ok: result.status === 0, output: result.stderr };
-}
 
 function write(name: string, text: string): string {
     const file = path.join(dir, name);
@@ -103,7 +99,9 @@ const request = (uri: string) => `GET ${uri} HTTP/1.1\r\nHost: localhost\r\nConn
 beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlapi-forwarder-unit-"));
     fs.chmodSync(dir, 0o755);
-    spawnSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", path.join(dir, "server.key"), "-out", path.join(dir, "server.crt")], { stdio: "ignore" });
+    const keyPem = generateKey("RSA-2048");
+    write("server.key", keyPem);
+    write("server.crt", selfSignedCert({ keyPem, subject: DEFAULTS.certSubject, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityHours: 24, allowedUses: ["server_auth"] }));
     for (const [name, text] of [["proxy.conf", proxyConfig()], ["forwarder.conf", forwarderConfig()]]) {
         const file = write(name, text);
         const child = spawn("nginx", ["-c", file, "-e", path.join(dir, `${name}.stderr`), "-g", "daemon off;"], { stdio: "ignore" });
@@ -122,12 +120,12 @@ test("the forwarder's config, as deployed and as run here, passes nginx -t with 
     expect(fs.existsSync(STREAM_MODULE)).toBe(true);
     for (const list of ["proxy-https.conf", "proxy-http.conf"]) write(list, "server 10.213.78.5:8443;\n");
     for (const text of [forwarderConfig(), swarmForwarderConfig(1).replaceAll("/tmp/", `${dir}/`)]) {
-        const result = nginxTest(write("check.conf", text));
+        const result = nginxConfigTest(text, dir, "check.conf");
         expect(result.output).toContain("test is successful");
         expect(result.output).not.toMatch(/\[warn\]/);
     }
     // The check can fail: an upstream the config does not define.
-    expect(nginxTest(write("broken.conf", forwarderConfig().replace("proxy_pass mlapi_http;", "proxy_pass nowhere;"))).ok).toBe(false);
+    expect(nginxConfigTest(forwarderConfig().replace("proxy_pass mlapi_http;", "proxy_pass nowhere;"), dir, "broken.conf").ok).toBe(false);
 });
 
 test("a client's connection through the forwarder reaches the proxy under the client's own address", async () => {

@@ -1,6 +1,5 @@
 // The renderer alone: its output for 1 and 5 replicas passes the real
 // `nginx -t` (Debian's Nginx), in the container layout and the test layout.
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -8,7 +7,7 @@ import { DEFAULTS } from "../../components/config";
 import { NginxConfigInput, renderNginxConfig, supportsHttp2Directive, IMAGE_NGINX_VERSION } from "../../components/nginxConfig";
 import { containerNginxConfig } from "../../components/proxyConfig";
 import { generateKey, selfSignedCert } from "../support/openssl";
-import { hostNginxVersion } from "../support/nginx";
+import { hostNginxVersion, nginxConfigTest } from "../support/nginx";
 
 const limits = { rateLimitPerSecond: 100, rateLimitBurst: 200, maxBodyKb: 64, proxyWorkers: 1 };
 let dir: string;
@@ -51,12 +50,7 @@ function hostInput(replicas: number): NginxConfigInput {
     };
 }
 
-function nginxTest(config: string): { ok: boolean; output: string } {
-    const file = path.join(dir, "nginx.conf");
-    fs.writeFileSync(file, config);
-    const result = spawnSync("nginx", ["-t", "-c", file, "-e", path.join(dir, "error.log")], { encoding: "utf8" });
-    return { ok: result.status === 0, output: result.stderr };
-}
+const nginxTest = (config: string) => nginxConfigTest(config, dir);
 
 describe.each([1, 5])("%i replica(s)", (replicas) => {
     test("the config lists every replica once and passes nginx -t", () => {
