@@ -112,6 +112,9 @@ export const INTERMEDIATE_CIPHERS = [
 ].join(":");
 
 /** Two years, as Mozilla and hstspreload.org recommend. */
+/** The tutorial stack's page addresses, kept working: each serves model.html. */
+export const TUTORIAL_PAGE_PATHS = ["/classifier.html", "/regressor.html"];
+
 export const HSTS_MAX_AGE_SECONDS = 63072000;
 
 /** The Content-Security-Policy the frontend is written for: no inline code, nothing third-party. */
@@ -271,6 +274,9 @@ function siteServer(input: NginxConfigInput): string[] {
         "",
         // The static frontend: HTML revalidates on each visit, assets are cached for a day.
         ...block("location /", ["try_files $uri $uri/ =404;", "expires -1;"]),
+        // The tutorial's page addresses answer with the generic form, which
+        // takes the model from the address (TUTORIAL_PAGES in app.js).
+        ...TUTORIAL_PAGE_PATHS.flatMap((page) => block(`location = ${page}`, ["try_files /model.html =404;", "expires -1;"])),
         ...block("location /assets/", ["try_files $uri =404;", "expires 1d;"]),
         ...block("location = /favicon.svg", ["expires 1d;"]),
         "",

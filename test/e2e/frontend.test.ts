@@ -13,7 +13,7 @@ import * as http from "http";
 import * as net from "net";
 import * as path from "path";
 import { Browser, BrowserContext, Page } from "playwright-core";
-import { CONTENT_SECURITY_POLICY } from "../../components/nginxConfig";
+import { CONTENT_SECURITY_POLICY, TUTORIAL_PAGE_PATHS } from "../../components/nginxConfig";
 import { launchChromium, makeBrowserHome } from "../support/browser";
 
 jest.setTimeout(60_000);
@@ -209,7 +209,9 @@ async function startStub(): Promise<Stub> {
                 return json(res, 200, answerFor(card, body));
             }
             // Static files as the site's `location /`: try_files $uri $uri/ =404, index index.html.
-            let file = path.join(HTML, path.normalize(decodeURIComponent(url.pathname)));
+            // The tutorial's page addresses as the site's `location = <page>`: try_files /model.html.
+            const served = TUTORIAL_PAGE_PATHS.includes(url.pathname) ? "/model.html" : url.pathname;
+            let file = path.join(HTML, path.normalize(decodeURIComponent(served)));
             if (!file.startsWith(HTML)) file = path.join(HTML, "missing");
             if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
             const found = fs.existsSync(file) && fs.statSync(file).isFile();

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { DEFAULTS } from "../../components/config";
-import { NginxConfigInput, renderNginxConfig, supportsHttp2Directive, IMAGE_NGINX_VERSION } from "../../components/nginxConfig";
+import { NginxConfigInput, renderNginxConfig, supportsHttp2Directive, IMAGE_NGINX_VERSION, TUTORIAL_PAGE_PATHS } from "../../components/nginxConfig";
 import { containerNginxConfig } from "../../components/proxyConfig";
 import { generateKey, selfSignedCert } from "../support/openssl";
 import { hostNginxVersion, nginxConfigTest } from "../support/nginx";
@@ -114,6 +114,17 @@ test("security policy pieces are present", () => {
         "return 308 https://$host:18443$request_uri;",
     ]) {
         expect(config).toContain(piece);
+    }
+});
+
+test("the tutorial's page addresses serve the generic form, and app.js knows each one's model", () => {
+    const config = renderNginxConfig(hostInput(1));
+    const appJs = fs.readFileSync(path.resolve(__dirname, "../../nginx/html/assets/app.js"), "utf8");
+    const pages = JSON.parse(appJs.match(/const TUTORIAL_PAGES = (\{.*\});/)![1].replaceAll("'", '"'));
+    expect(Object.keys(pages)).toEqual(TUTORIAL_PAGE_PATHS);
+    for (const page of TUTORIAL_PAGE_PATHS) {
+        expect(config).toMatch(new RegExp(`location = ${page.replaceAll(".", "\\.")} \\{\\s+try_files /model\\.html =404;`));
+        expect(fs.existsSync(path.resolve(__dirname, "../../nginx/html", page.slice(1)))).toBe(false); // one form, no copies
     }
 });
 

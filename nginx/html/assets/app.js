@@ -526,9 +526,12 @@ function wirePredictionForm(form, model) {
   updatePreview();
 }
 
+// The tutorial stack's page addresses: Nginx answers them with this page.
+const TUTORIAL_PAGES = { '/classifier.html': 'decision-tree-classifier', '/regressor.html': 'decision-tree-regressor' };
+
 async function setUpModelPage(page) {
   const params = new URLSearchParams(window.location.search);
-  const name = document.body.dataset.model || params.get('name') || '';
+  const name = TUTORIAL_PAGES[window.location.pathname] || params.get('name') || '';
   const form = document.getElementById('prediction-form');
   const errorBox = document.getElementById('error');
   const status = document.getElementById('model-description');
