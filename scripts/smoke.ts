@@ -7,6 +7,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import { certificateFacts, daysLeft } from "../components/certificate";
+import { TUTORIAL_PAGE_PATHS } from "../components/nginxConfig";
 import { peerCertificate, stackOutputs } from "./lib/deployed";
 import { MODEL_PATHS, SEED_KEYS, SEED_PAYLOADS, postJson, request } from "../test/support/http";
 
@@ -50,7 +51,12 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeCheck[]> {
         await check("frontend", async () => {
             const page = await request(base, http);
             if (page.status !== 200 || !/<html/i.test(page.body)) throw new Error(`GET / answered ${page.status}`);
-            return `GET / 200 ${page.headers["content-type"]}, HSTS ${page.headers["strict-transport-security"] ? "on" : "MISSING"}`;
+            // The tutorial's page addresses are part of its contract: each is the model form.
+            for (const address of TUTORIAL_PAGE_PATHS) {
+                const form = await request(`${base}${address.slice(1)}`, http);
+                if (form.status !== 200 || !form.body.includes('id="prediction-form"')) throw new Error(`GET ${address} answered ${form.status} without the model form`);
+            }
+            return `GET / 200 ${page.headers["content-type"]}, HSTS ${page.headers["strict-transport-security"] ? "on" : "MISSING"}; ${TUTORIAL_PAGE_PATHS.join(", ")} 200`;
         }),
         ...(await Promise.all(
             (["classifier", "regressor"] as const).map((model) =>
