@@ -31,7 +31,11 @@ fi
 pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
 
 case "${1:-}" in
-  up)      pulumi up --yes --stack "$stack" && echo && echo "Open $(pulumi stack output url --stack "$stack")" ;;
+  # The images build FROM the stack's base image: pulled, or made from
+  # Debian's packages where no registry has it (scripts/ensure-docker.sh).
+  up)
+    BASE_IMAGE="$(pulumi config get baseImage --stack "$stack" 2>/dev/null || echo debian:trixie-slim)" bash scripts/ensure-docker.sh
+    pulumi up --yes --stack "$stack" && echo && echo "Open $(pulumi stack output url --stack "$stack")" ;;
   # docker.Image never deletes what it built (provider behaviour): remove the
   # two local images too, so nothing of the stack is left.
   destroy)
