@@ -111,10 +111,10 @@ export const INTERMEDIATE_CIPHERS = [
     "ECDHE-RSA-CHACHA20-POLY1305",
 ].join(":");
 
-/** Two years, as Mozilla and hstspreload.org recommend. */
 /** The tutorial stack's page addresses, kept working: each serves model.html. */
 export const TUTORIAL_PAGE_PATHS = ["/classifier.html", "/regressor.html"];
 
+/** Two years, as Mozilla and hstspreload.org recommend. */
 export const HSTS_MAX_AGE_SECONDS = 63072000;
 
 /** The Content-Security-Policy the frontend is written for: no inline code, nothing third-party. */
