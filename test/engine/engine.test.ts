@@ -23,7 +23,7 @@ import { EngineEvent, restartEngine } from "../support/engineRestart";
 import { freeSubnet } from "../support/docker";
 import { PROJECT, refreshDrift, scratchStack, ScratchStack, upReporting, whyNoEngine } from "../support/engineStack";
 import { postJson, request } from "../support/http";
-import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
+import { ENGINE_CLIENTS, formatTraffic, neverResends, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 
 const skipReason = whyNoEngine();
 const describeEngine = skipReason ? describe.skip : describe;
@@ -70,7 +70,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
      */
     async function upUnderLoad(change: string): Promise<TrafficReport[]> {
         const out = await outputs();
-        const loads = (["http1-resend", "http2", "python-http.client", "python-requests"] as const).map((client) =>
+        const loads = ENGINE_CLIENTS.map((client) =>
             startPacedLoad({ url: String(out.url), ca: trustAnchor(out), connections: 2, ratePerSecond: 20, maxSeconds: 900, client }),
         );
         let seconds = 0;
@@ -83,7 +83,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
         } finally {
             reports = await Promise.all(loads.map((load) => load.stop()));
             for (const report of reports) {
-                traffic.push(formatTraffic(change, report, seconds, report.client.startsWith("python-") ? "Nginx's reload closes idle kept-alive connections; this client never resends" : undefined));
+                traffic.push(formatTraffic(change, report, seconds, neverResends(report.client) ? "Nginx's reload closes idle kept-alive connections; this client never resends" : undefined));
                 console.log(traffic[traffic.length - 1]);
             }
         }
@@ -92,7 +92,7 @@ describeEngine(`a real Pulumi engine deploys the stack${skipReason ? ` (skipped:
 
     /** Zero failed requests and a short longest gap, for the clients that resend what a closed idle connection lost. */
     const keptServing = (reports: TrafficReport[]) => {
-        for (const r of reports.filter((report) => !report.client.startsWith("python-"))) {
+        for (const r of reports.filter((report) => !neverResends(report.client))) {
             expect([r.client, r.failed, r.failures]).toEqual([r.client, 0, {}]);
             expect([r.client, r.longestGapSeconds]).toEqual([r.client, expect.any(Number)]);
             expect(r.longestGapSeconds).toBeLessThan(0.5);

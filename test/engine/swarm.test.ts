@@ -29,7 +29,7 @@ import { formatReport, runSmoke } from "../../scripts/smoke";
 import { gatherSwarmFacts } from "../../scripts/status";
 import { EngineEvent } from "../support/engineRestart";
 import { PROJECT, refreshDrift, scratchStack, ScratchStack, upReporting, whyNoEngine } from "../support/engineStack";
-import { formatTraffic, startPacedLoad, TrafficReport } from "../support/pacedLoad";
+import { ENGINE_CLIENTS, formatTraffic, neverResends, startPacedLoad, TrafficReport } from "../support/pacedLoad";
 import { waitFor } from "../support/processes";
 import { createSwarm, Swarm, swarmProblems } from "../support/swarm";
 import { answeringReplicas, busiestWorker, expectClientAddress, expectBoundedLoss, expectServingAgain, expectWorkerBack, LONE_MANAGER_RECOVERY_SECONDS, loseWorkerUnderLoad, restartNodeUnderLoad, runningTasks, servedCertificate } from "../support/swarmChecks";
@@ -54,10 +54,14 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
     const outputs = async () => Object.fromEntries(Object.entries(await stack.outputs()).map(([k, v]) => [k, v.value]));
     const tasks = () => runningTasks(api, `${prefix}-app`, `${prefix}-app`);
 
-    /** `pulumi up` under a paced load (both kinds of client, 2 connections, 20 predictions/s each); the up's error, if it failed. */
+    /**
+     * `pulumi up` under a paced load (the four kinds of client, 2 connections,
+     * 20 predictions/s each); the up's error, if it failed. What Python's
+     * clients, which never resend, lose is measured, not asserted.
+     */
     async function upUnderLoad(change: string): Promise<{ reports: TrafficReport[]; error?: string }> {
         const out = await outputs();
-        const loads = (["http1-resend", "http2"] as const).map((client) =>
+        const loads = ENGINE_CLIENTS.map((client) =>
             startPacedLoad({ url: String(out.url), ca: String(out.certificatePem), connections: 2, ratePerSecond: 20, maxSeconds: 900, client }),
         );
         let seconds = 0;
@@ -71,13 +75,19 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
             await new Promise((resolve) => setTimeout(resolve, 1000));
         } finally {
             reports = await Promise.all(loads.map((load) => load.stop()));
-            for (const report of reports) measured.push(formatTraffic(change, report, seconds));
+            for (const report of reports) {
+                measured.push(formatTraffic(change, report, seconds, neverResends(report.client) ? "an Nginx reload or an old proxy task's quit closes idle kept-alive connections; this client never resends" : undefined));
+            }
         }
         return { reports, error };
     }
 
-    const noneFailed = (reports: TrafficReport[]) => {
-        for (const r of reports) expect([r.client, r.failed, r.failures]).toEqual([r.client, 0, {}]);
+    /** The clients that resend as browsers do lost nothing (and, with `gapUnder`, never waited that long for an answer). */
+    const noneFailed = (reports: TrafficReport[], gapUnder?: number) => {
+        for (const r of reports.filter((report) => !neverResends(report.client))) {
+            expect([r.client, r.failed, r.failures]).toEqual([r.client, 0, {}]);
+            if (gapUnder !== undefined) expect([r.client, r.longestGapSeconds < gapUnder]).toEqual([r.client, true]);
+        }
     };
 
     async function smoke(replicas: number): Promise<void> {
@@ -183,8 +193,7 @@ describeEngine(`a real Pulumi engine deploys swarm mode onto a 3-node swarm${ski
         await stack.setConfig(`${PROJECT}:rateLimitBurst`, { value: "300" });
         const { reports, error } = await upUnderLoad("a proxy setting (proxy rolls start-first behind the forwarder)");
         expect(error).toBeUndefined();
-        noneFailed(reports);
-        for (const report of reports) expect(report.longestGapSeconds).toBeLessThan(0.5);
+        noneFailed(reports, 0.5);
         expect((await runningTasks(api, `${prefix}-forwarder`, `${prefix}-front`)).map((t) => t.container)).toEqual(forwarders.map((t) => t.container));
         const after = await runningTasks(api, `${prefix}-proxy`, `${prefix}-front`);
         expect(after).toHaveLength(1);

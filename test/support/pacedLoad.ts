@@ -21,6 +21,11 @@ import { MODEL_PATHS, SEED_PAYLOADS } from "./http";
 
 export type LoadClient = "http1" | "http1-resend" | "http2" | "python-http.client" | "python-requests";
 
+/** The kinds the real-engine suites run through every change: two that resend as browsers do, and Python's two that never retry. */
+export const ENGINE_CLIENTS = ["http1-resend", "http2", "python-http.client", "python-requests"] as const;
+/** Python's clients never resend: what a closed idle connection costs them is measured, not required to be 0. */
+export const neverResends = (client: LoadClient) => client.startsWith("python-");
+
 const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
 export interface PacedLoadOptions {
