@@ -51,7 +51,7 @@ import * as os from "os";
 import { replicaSettings } from "../components/appSpec";
 import { parseSettings, StackSettings } from "../components/config";
 import { PROXY_FILES } from "../components/layout";
-import { frontendFiles, proxyUploads, SWARM_FORWARDER_FILES, SWARM_UPSTREAMS_FILE, swarmForwarderConfig, swarmNginxConfig } from "../components/proxyConfig";
+import { frontendFiles, proxyFrontConfig, proxyUploads, SWARM_FORWARDER_FILES, SWARM_UPSTREAMS_FILE, swarmForwarderConfig, swarmNginxConfig } from "../components/proxyConfig";
 import { appServiceArgs } from "../components/swarm/appService";
 import { contentName, forwarderServiceArgs, MountedFile, proxyServiceArgs } from "../components/swarm/proxyService";
 import { buildTestImages, TEST_IMAGES } from "../test/support/docker";
@@ -196,7 +196,7 @@ async function createProxy(api: Stack["api"], variant: Variant, args: { image: s
     };
     const configs: MountedFile<string>[] = [];
     const secrets: MountedFile<string>[] = [];
-    for (const upload of proxyUploads({ config: args.config, certPem: args.certPem, privateKeyPem: args.keyPem, frontend: frontendFiles() })) {
+    for (const upload of proxyUploads({ config: args.config, front: proxyFrontConfig({ workers: args.settings.proxyWorkers, frontSubnet }), certPem: args.certPem, privateKeyPem: args.keyPem, frontend: frontendFiles() })) {
         const secret = upload.file === PROXY_FILES.certificateKey;
         (secret ? secrets : configs).push(await mount(upload, secret));
     }
@@ -240,7 +240,7 @@ async function deploy(swarm: Swarm): Promise<Stack> {
     const serverNames = [...settings.certDnsNames, ...settings.certIpAddresses];
     const services = {} as Record<Variant, string>;
     for (const variant of ORDER) {
-        const rendered = swarmNginxConfig({ serverNames, publicHttpsPort: VARIANTS[variant].httpsPort, limits: settings, frontSubnet: VARIANTS[variant].frontSubnet });
+        const rendered = swarmNginxConfig({ serverNames, publicHttpsPort: VARIANTS[variant].httpsPort, limits: settings });
         const config = variant === "A" ? rendered : resolverConfig(rendered, app.name);
         services[variant] = await createProxy(api, variant, { image: proxyImage, appService: app.name, appNetworkId: network.Id, config, certPem, keyPem, settings, auth });
     }

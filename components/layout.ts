@@ -44,6 +44,8 @@ export const PROXY_DEPLOY_DIR = "/etc/nginx/deploy";
 export const PROXY_INSTALL_DIR = "/srv/deploy";
 export const PROXY_FILES = {
     config: `${PROXY_DEPLOY_DIR}/nginx.conf`,
+    /** The front's config (see PROXY_SLOTS_DIR). */
+    front: `${PROXY_DEPLOY_DIR}/front.conf`,
     certificate: `${PROXY_DEPLOY_DIR}/server.crt`,
     certificateKey: `${PROXY_DEPLOY_DIR}/server.key`,
 };
@@ -53,3 +55,31 @@ export const PROXY_STATIC_ROOT = `${PROXY_DEPLOY_DIR}/html`;
 export const FRONTEND_DIR = "nginx/html";
 /** The only writable place in the proxy container (a tmpfs). */
 export const PROXY_RUNTIME_DIR = "/tmp";
+
+/**
+ * The proxy container runs two kinds of Nginx under a supervisor
+ * (nginx/bin/mlapi-proxy): the front, which holds the ports and never
+ * reloads, and the site behind it, one Nginx per "slot". A change starts
+ * the site anew in a new slot and points the front at it; the old slot
+ * finishes its connections and quits. Each slot is a directory under
+ * PROXY_SLOTS_DIR, the slot's Nginx prefix and working directory: its pid
+ * file, temp files, cache and listening sockets are there (the site config
+ * names them relative to it). The front connects to the sockets through
+ * PROXY_ACTIVE_SLOT, a link to the slot that takes new connections.
+ */
+export const PROXY_SLOTS_DIR = `${PROXY_RUNTIME_DIR}/mlapi`;
+export const PROXY_ACTIVE_SLOT = `${PROXY_SLOTS_DIR}/active`;
+/** The front's own runtime directory (its pid file). */
+export const PROXY_FRONT_DIR = `${PROXY_SLOTS_DIR}/front`;
+/** A slot's sockets, relative to its directory. */
+export const PROXY_SLOT_SOCKETS = { https: "https.sock", http: "http.sock", operator: "operator.sock" };
+/**
+ * A kept-alive connection to a slot is closed after the first response it
+ * gets once it is this old ("Connection: close", or GOAWAY on HTTP/2), and
+ * a replaced slot quits PROXY_SLOT_KEEPALIVE_SECONDS + 2 s after the swap:
+ * by then each connection it kept that a client still uses has been closed
+ * after a response, never under a request in flight, so even clients that
+ * never resend a request (Python's http.client) lose nothing to a change.
+ */
+export const PROXY_SLOT_KEEPALIVE_SECONDS = 4;
+export const PROXY_SLOT_DRAIN_SECONDS = PROXY_SLOT_KEEPALIVE_SECONDS + 2;

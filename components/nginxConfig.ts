@@ -80,6 +80,14 @@ export interface NginxConfigInput {
     listenHttpPort: number;
     /** Address to listen on; undefined listens on every address of the container. */
     listenAddress?: string;
+    /**
+     * Listen on these Unix sockets instead of the ports (a slot behind the
+     * proxy container's front, see PROXY_SLOTS_DIR): the HTTPS, the HTTP and
+     * the operator listener's, each taking a PROXY protocol header first.
+     */
+    listenSockets?: { https: string; http: string; operator: string };
+    /** Close a kept-alive connection after its first response once it is this old (keepalive_time); undefined: never. */
+    keepaliveTimeSeconds?: number;
     /** HTTPS port users reach (the host port), used in redirects. */
     publicHttpsPort: number;
     /** Version of the Nginx that will run this config: decides the HTTP/2 syntax. */
@@ -316,12 +324,19 @@ function siteServer(input: NginxConfigInput): string[] {
  * beside the running one, which then drains (see ReverseProxy).
  */
 function listenDirective(input: NginxConfigInput, port: number, kind: "ssl" | "plain" | "operator", defaultServer = false): string[] {
-    const address = input.listenAddress ? `${input.listenAddress}:${port}` : `${port}`;
+    const sockets = input.listenSockets;
+    const address = sockets
+        ? `unix:${sockets[kind === "ssl" ? "https" : kind === "plain" ? "http" : "operator"]}`
+        : input.listenAddress
+          ? `${input.listenAddress}:${port}`
+          : `${port}`;
     const flags = [
         kind === "ssl" ? "ssl" : "",
         kind === "ssl" && !supportsHttp2Directive(input.nginxVersion) ? "http2" : "",
-        input.proxyProtocol && kind !== "operator" ? "proxy_protocol" : "",
-        defaultServer ? "default_server reuseport" : "",
+        // Behind the front every socket takes its header; behind swarm mode's forwarder the public ports only.
+        input.proxyProtocol && (kind !== "operator" || sockets) ? "proxy_protocol" : "",
+        // A slot's sockets are its own: no other Nginx binds them.
+        defaultServer ? (sockets ? "default_server" : "default_server reuseport") : "",
     ]
         .filter(Boolean)
         .join(" ");
@@ -435,6 +450,7 @@ function httpSettings(input: NginxConfigInput): string[] {
         "send_timeout 10s;",
         "keepalive_timeout 30s;",
         "keepalive_requests 1000;",
+        ...(input.keepaliveTimeSeconds ? [`keepalive_time ${input.keepaliveTimeSeconds}s;`] : []),
         "reset_timedout_connection on;",
         `client_max_body_size ${limits.maxBodyKb}k;`,
         `client_body_buffer_size ${limits.maxBodyKb}k;`,

@@ -19,7 +19,11 @@ import {
     PROXY_HTTPS_PORT,
     PROXY_KEY_MODE,
     PROXY_OPERATOR_PORT,
+    PROXY_ACTIVE_SLOT,
+    PROXY_FRONT_DIR,
     PROXY_RUNTIME_DIR,
+    PROXY_SLOT_KEEPALIVE_SECONDS,
+    PROXY_SLOT_SOCKETS,
     PROXY_STATIC_ROOT,
 } from "./layout";
 
@@ -33,7 +37,7 @@ export interface NginxConfigArgs {
     replicas: pulumi.Input<ReplicaEndpoint[]> | "discovered";
     /** The app network's subnet, refused by the operator listener. */
     appSubnet: string;
-    /** Swarm: the subnet of the network the port forwarders reach the proxy on; their PROXY protocol headers are believed from it only. */
+    /** Swarm: the subnet of the network the port forwarders reach the proxy on; the proxy's front believes their PROXY protocol headers from it only. */
     frontSubnet?: string;
     serverNames: string[];
     /** Host port users reach HTTPS on (for redirects). */
@@ -62,18 +66,26 @@ export function frontendFiles(dir: string = FRONTEND_DIR): FrontendFile[] {
  * certificate or the frontend changes (never derived from the key alone; a
  * new key always comes with a new certificate).
  */
-export function deployFilesDigest(configText: string, certPem: string, frontend: FrontendFile[]): string {
-    const hash = crypto.createHash("sha256").update(configText).update("\0").update(certPem);
+export function deployFilesDigest(configText: string, frontText: string, certPem: string, frontend: FrontendFile[]): string {
+    const hash = crypto.createHash("sha256").update(configText).update("\0").update(frontText).update("\0").update(certPem);
     for (const file of frontend) hash.update("\0").update(file.path).update("\0").update(file.content);
     return hash.digest("hex");
 }
 
-/** What the proxy image's Nginx listens on and reads, whatever feeds it its replicas. */
+/**
+ * What the proxy image's site Nginx listens on and reads, whatever feeds it
+ * its replicas: a slot behind the front (see PROXY_SLOTS_DIR), whose paths
+ * are relative to the slot's directory, and which believes the PROXY
+ * protocol headers of the front's connections only.
+ */
 function imageNginxInput(args: { serverNames: string[]; publicHttpsPort: number; limits: NginxLimits }) {
     return {
         serverNames: args.serverNames,
         listenHttpsPort: PROXY_HTTPS_PORT,
         listenHttpPort: PROXY_HTTP_PORT,
+        listenSockets: PROXY_SLOT_SOCKETS,
+        keepaliveTimeSeconds: PROXY_SLOT_KEEPALIVE_SECONDS,
+        proxyProtocol: { trustedNetworks: ["unix:"] },
         publicHttpsPort: args.publicHttpsPort,
         nginxVersion: IMAGE_NGINX_VERSION,
         limits: args.limits,
@@ -81,7 +93,7 @@ function imageNginxInput(args: { serverNames: string[]; publicHttpsPort: number;
             certificate: PROXY_FILES.certificate,
             certificateKey: PROXY_FILES.certificateKey,
             staticRoot: PROXY_STATIC_ROOT,
-            runtimeDir: PROXY_RUNTIME_DIR,
+            runtimeDir: ".",
             mimeTypes: "/etc/nginx/mime.types",
             accessLog: "/dev/stdout",
             errorLog: "stderr",
@@ -112,12 +124,36 @@ export const SWARM_UPSTREAMS_FILE = `${PROXY_RUNTIME_DIR}/upstreams.conf`;
  * No operator listener: Swarm publishes a port on every address of a node,
  * never on its loopback only.
  */
-export function swarmNginxConfig(args: { serverNames: string[]; publicHttpsPort: number; limits: NginxLimits; frontSubnet: string }): string {
+export function swarmNginxConfig(args: { serverNames: string[]; publicHttpsPort: number; limits: NginxLimits }): string {
     return renderNginxConfig({
         ...imageNginxInput(args),
         upstreams: [],
         discoveredUpstreams: { file: SWARM_UPSTREAMS_FILE },
-        proxyProtocol: { trustedNetworks: [args.frontSubnet] },
+    });
+}
+
+/**
+ * The front of the proxy container (see PROXY_SLOTS_DIR): each port to the
+ * active slot's socket, with a PROXY protocol header naming the client. On
+ * the Docker platform it holds the HTTPS, HTTP and operator ports, and a new
+ * proxy container's front binds them beside the old one's (SO_REUSEPORT).
+ * In swarm mode it holds the proxy task's HTTPS and HTTP ports and takes the
+ * port forwarders' headers, believed from their network (frontSubnet) only.
+ */
+export function proxyFrontConfig(args: { workers: number; frontSubnet?: string }): string {
+    const ports = [
+        { name: "https", listenPort: PROXY_HTTPS_PORT, socket: `${PROXY_ACTIVE_SLOT}/${PROXY_SLOT_SOCKETS.https}` },
+        { name: "http", listenPort: PROXY_HTTP_PORT, socket: `${PROXY_ACTIVE_SLOT}/${PROXY_SLOT_SOCKETS.http}` },
+        ...(args.frontSubnet ? [] : [{ name: "operator", listenPort: PROXY_OPERATOR_PORT, socket: `${PROXY_ACTIVE_SLOT}/${PROXY_SLOT_SOCKETS.operator}` }]),
+    ];
+    return renderForwarderConfig({
+        ports,
+        workers: args.workers,
+        streamModule: STREAM_MODULE,
+        runtimeDir: PROXY_FRONT_DIR,
+        errorLog: "stderr",
+        reuseport: !args.frontSubnet,
+        ...(args.frontSubnet ? { acceptProxyProtocolFrom: [args.frontSubnet] } : {}),
     });
 }
 
@@ -146,6 +182,7 @@ export function swarmForwarderConfig(workers: number): string {
         streamModule: STREAM_MODULE,
         runtimeDir: PROXY_RUNTIME_DIR,
         errorLog: "stderr",
+        reuseport: false,
     });
 }
 
@@ -161,9 +198,10 @@ export interface ProxyUpload<T> {
  * (the provider sets no owner; see PROXY_KEY_GROUP). Pure, so the image tests
  * copy exactly these into their install container.
  */
-export function proxyUploads<T>(files: { config: T; certPem: T; privateKeyPem: T; frontend: FrontendFile[] }): ProxyUpload<T | string>[] {
+export function proxyUploads<T>(files: { config: T; front: T; certPem: T; privateKeyPem: T; frontend: FrontendFile[] }): ProxyUpload<T | string>[] {
     return [
         { file: PROXY_FILES.config, content: files.config, permissions: "0644" },
+        { file: PROXY_FILES.front, content: files.front, permissions: "0644" },
         { file: PROXY_FILES.certificate, content: files.certPem, permissions: "0644" },
         { file: PROXY_FILES.certificateKey, content: files.privateKeyPem, permissions: PROXY_KEY_MODE },
         ...files.frontend.map((f) => ({ file: `${PROXY_STATIC_ROOT}/${f.path}`, content: f.content, permissions: "0644" })),
@@ -173,6 +211,8 @@ export function proxyUploads<T>(files: { config: T; certPem: T; privateKeyPem: T
 export class NginxConfig extends pulumi.ComponentResource {
     /** The rendered nginx.conf. */
     readonly configText: pulumi.Output<string>;
+    /** The rendered front.conf: the proxy container's front reads it when it starts, so a new one needs a new container. */
+    readonly frontText: string;
     /** Files for the proxy (see proxyUploads); the key's content is a secret. */
     readonly uploads: ProxyUpload<pulumi.Input<string>>[];
     /** Changes when the config, the certificate or the frontend changes. */
@@ -184,18 +224,20 @@ export class NginxConfig extends pulumi.ComponentResource {
         if (replicas === "discovered" && !args.frontSubnet) throw new Error("the swarm's Nginx config needs the forwarders' subnet (frontSubnet)");
         this.configText =
             replicas === "discovered"
-                ? pulumi.output(swarmNginxConfig({ serverNames: args.serverNames, publicHttpsPort: args.publicHttpsPort, limits: args.limits, frontSubnet: args.frontSubnet! }))
+                ? pulumi.output(swarmNginxConfig({ serverNames: args.serverNames, publicHttpsPort: args.publicHttpsPort, limits: args.limits }))
                 : pulumi.output(replicas).apply((endpoints) =>
                       containerNginxConfig({ serverNames: args.serverNames, replicas: endpoints, appSubnet: args.appSubnet, publicHttpsPort: args.publicHttpsPort, limits: args.limits }),
                   );
+        this.frontText = proxyFrontConfig({ workers: args.limits.proxyWorkers, frontSubnet: replicas === "discovered" ? args.frontSubnet : undefined });
         // Only the key's content is secret, so diffs of the config stay readable.
         this.uploads = proxyUploads<pulumi.Input<string>>({
             config: this.configText,
+            front: this.frontText,
             certPem: args.certPem,
             privateKeyPem: pulumi.secret(args.privateKeyPem),
             frontend: args.frontend,
         });
-        this.filesDigest = pulumi.all([this.configText, args.certPem]).apply(([config, cert]) => deployFilesDigest(config, cert, args.frontend));
+        this.filesDigest = pulumi.all([this.configText, args.certPem]).apply(([config, cert]) => deployFilesDigest(config, this.frontText, cert, args.frontend));
         this.registerOutputs({ configText: this.configText, filesDigest: this.filesDigest });
     }
 }

@@ -13,10 +13,11 @@ socket, the keeper's only connection: it has no network) and mends both:
 - a dependant that is not running, has a restart policy, and records a start
   error is started again, once the holder runs;
 - a dependant running since before the holder's last start is restarted;
-- Nginx reloads (SIGHUP, graceful) once a replica runs at an address other
-  than the one it had: the engine hands out new addresses when it restarts
-  a container, and Nginx resolves the replicas' names only when it loads its
-  config. It waits until every replica runs, so that every name resolves
+- the proxy reloads (SIGHUP: its supervisor starts the site in a new slot,
+  and no client's connection closes under it) once a replica runs at an
+  address other than the one it had: the engine hands out new addresses
+  when it restarts a container, and Nginx resolves the replicas' names only
+  when it loads its config. It waits until every replica runs, so that every name resolves
   (at most RELOAD_WAIT_TICKS: a replica stopped for good must not hold the
   others back).
 

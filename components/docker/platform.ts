@@ -39,6 +39,7 @@ export function deployOnDocker(settings: StackSettings, namePrefix: string, cert
         appNetworkName: app.network.name,
         uploads: nginxConfig.uploads,
         filesDigest: nginxConfig.filesDigest,
+        frontConfig: nginxConfig.frontText,
         bindAddress: settings.bindAddress,
         httpsPort: settings.httpsPort,
         httpPort: settings.httpPort,

@@ -2,11 +2,14 @@
 // HTTPS and HTTP on the configured host address. It lives across routine
 // changes: its config, certificate, key and frontend arrive through a volume
 // (never an image layer or an environment variable), and each change is
-// installed and reloaded by two one-shot containers, so only a new proxy
-// image replaces the Nginx container. Even then no port closes: the ports
-// and networks belong to a small holder container whose network namespace
-// Nginx joins, so the new Nginx binds the same ports beside the old one
-// (SO_REUSEPORT) and the old one drains and stops only after that.
+// installed and reloaded by two one-shot containers: the reload starts the
+// site anew in a new slot behind the container's front, which holds the
+// ports and never reloads (nginx/bin/mlapi-proxy), so no client's connection
+// is closed under it. Only a new proxy image (or front config) replaces the
+// Nginx container. Even then no port closes: the ports and networks belong
+// to a small holder container whose network namespace the proxy joins, so
+// the new front binds the same ports beside the old one (SO_REUSEPORT) and
+// the old one drains and stops only after that.
 // The engine restarts containers in no order and never retries one that
 // failed to join the holder's namespace, so a keeper (mlapi.keeper, from the
 // app image, with the engine's socket and no network) starts Nginx and the
@@ -23,6 +26,7 @@ import {
     PROXY_HTTPS_PORT,
     PROXY_INSTALL_DIR,
     PROXY_OPERATOR_PORT,
+    PROXY_SLOT_DRAIN_SECONDS,
     PROXY_USER,
 } from "../layout";
 import { settingsDigest } from "../naming";
@@ -48,6 +52,8 @@ export interface ReverseProxyArgs {
     uploads: docker.types.input.ContainerUpload[];
     /** Names this set of files (see deployFilesDigest). */
     filesDigest: pulumi.Input<string>;
+    /** The front's config (one of the uploads), read only when the proxy starts: a new one replaces the proxy container. */
+    frontConfig: string;
     bindAddress: string;
     httpsPort: number;
     httpPort: number;
@@ -102,7 +108,7 @@ export function installStepArgs<T>(args: { name: string; imageId: T; volume: T; 
     };
 }
 
-/** The reload step: in the proxy's PID namespace (`proxy`: "container:<id>"), as Nginx's user, it signals the master and waits for its new workers. */
+/** The reload step: in the proxy's PID namespace (`proxy`: "container:<id>"), as Nginx's user, it signals the supervisor and waits for its new slot. */
 export function reloadStepArgs<T>(args: { name: string; imageId: T; proxy: T; digest: T }) {
     return {
         name: args.name,
@@ -239,10 +245,13 @@ export class ReverseProxy extends pulumi.ComponentResource {
             healthcheck: PROXY_HEALTHCHECK,
             wait: true,
             waitTimeout: 60,
-            destroyGraceSeconds: 10,
-            // Nginx finishes in-flight requests on SIGQUIT.
+            // The supervisor drains the slots (PROXY_SLOT_DRAIN_SECONDS), then Nginx finishes requests in flight.
+            destroyGraceSeconds: PROXY_SLOT_DRAIN_SECONDS + 10,
             stopSignal: "SIGQUIT",
-            labels: [{ label: "mlapi.role", value: "proxy" }],
+            labels: [
+                { label: "mlapi.role", value: "proxy" },
+                { label: "mlapi.front", value: settingsDigest(args.frontConfig) },
+            ],
             ...hardenedContainerArgs(proxyHardening(args.memoryMb)),
         };
         this.container = new docker.Container(

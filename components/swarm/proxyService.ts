@@ -14,9 +14,9 @@
 import * as crypto from "crypto";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { APP_PORT, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_RUNTIME_DIR } from "../layout";
+import { APP_PORT, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_RUNTIME_DIR, PROXY_SLOT_DRAIN_SECONDS } from "../layout";
 import { ProxyUpload, SWARM_FORWARDER_FILES, SWARM_UPSTREAMS_FILE, swarmForwarderConfig } from "../proxyConfig";
-import { PROXY_HEALTHCHECK, proxyHardening } from "../proxySpec";
+import { PROXY_HEALTHCHECK, PROXY_MASTER_PID_FILES, proxyHardening } from "../proxySpec";
 import { subnetGateway } from "../config";
 import { rollingUpdates, swarmTaskHardening } from "./hardening";
 
@@ -57,7 +57,13 @@ export interface MountedFile<T> {
  * digest of its path and content. Swarm names allow 64 characters.
  */
 export function contentName(namePrefix: string, file: string, content: string): string {
-    const kinds: Record<string, string> = { [PROXY_FILES.config]: "conf", [PROXY_FILES.certificate]: "cert", [PROXY_FILES.certificateKey]: "key", [SWARM_FORWARDER_FILES.config]: "fwd" };
+    const kinds: Record<string, string> = {
+        [PROXY_FILES.config]: "conf",
+        [PROXY_FILES.front]: "front",
+        [PROXY_FILES.certificate]: "cert",
+        [PROXY_FILES.certificateKey]: "key",
+        [SWARM_FORWARDER_FILES.config]: "fwd",
+    };
     const kind = kinds[file] ?? "html";
     const digest = crypto.createHash("sha256").update(file).update("\0").update(content).digest("hex").slice(0, 16);
     const name = `${namePrefix}-proxy-${kind}-${digest}`;
@@ -92,7 +98,9 @@ export function forwarderServiceName(namePrefix: string): string {
 /**
  * What the proxy's and the forwarder's tasks share: Nginx under the
  * discovery loop, hardened. Only the proxy reads the key, so only it gets
- * the key's group.
+ * the key's group. A stopping proxy task drains its slots for
+ * PROXY_SLOT_DRAIN_SECONDS (see nginx/bin/mlapi-proxy), then lets requests
+ * in flight finish: the grace period covers both.
  */
 function nginxTask<T>(args: { memoryMb: number; imagePlatform: string; constraint: string; image: T }, maxPerNode: number, readsKey: boolean) {
     const hardening = swarmTaskHardening({ ...proxyHardening(args.memoryMb), ...(readsKey ? {} : { groups: [] }) });
@@ -102,7 +110,7 @@ function nginxTask<T>(args: { memoryMb: number; imagePlatform: string; constrain
             env: { MLAPI_DISCOVERY_INTERVAL: DISCOVERY_INTERVAL_SECONDS },
             // Nginx finishes in-flight requests on SIGQUIT.
             stopSignal: "SIGQUIT",
-            stopGracePeriod: "10s",
+            stopGracePeriod: `${PROXY_SLOT_DRAIN_SECONDS + 10}s`,
             ...hardening.containerSpec,
         },
         taskSpec: {
@@ -113,9 +121,9 @@ function nginxTask<T>(args: { memoryMb: number; imagePlatform: string; constrain
     };
 }
 
-/** Healthy when Nginx runs workers and the port answers as MODE says (nginx/bin/mlapi-healthcheck); its master is in the pid file, not PID 1. */
-function healthcheck(mode: "proxy-protocol" | "connect") {
-    return { ...PROXY_HEALTHCHECK, tests: [...PROXY_HEALTHCHECK.tests, `${PROXY_RUNTIME_DIR}/nginx.pid`, mode] };
+/** Healthy when each Nginx of the task runs workers and the port answers as MODE says (nginx/bin/mlapi-healthcheck). */
+function healthcheck(mode: "proxy-protocol" | "connect", pidFiles: string[]) {
+    return { ...PROXY_HEALTHCHECK, tests: ["CMD", "mlapi-healthcheck", mode, String(PROXY_HTTP_PORT), ...pidFiles] };
 }
 
 /** The docker.Service arguments of the proxy. Pure, for the unit tests and the swarm suite's replay. */
@@ -137,10 +145,10 @@ export function proxyServiceArgs<T>(args: Omit<SwarmProxyServiceArgs, "image" | 
         taskSpec: {
             containerSpec: {
                 ...task.containerSpec,
-                commands: ["mlapi-swarm-proxy", PROXY_FILES.config, args.appServiceName, `${APP_PORT}:${SWARM_UPSTREAMS_FILE}`],
+                commands: ["mlapi-swarm-proxy", args.appServiceName, `${APP_PORT}:${SWARM_UPSTREAMS_FILE}`, "--", "mlapi-proxy", PROXY_FILES.front, PROXY_FILES.config],
                 configs: args.configs.map((c) => ({ configId: c.id, configName: c.name, ...mounted(c) })),
                 secrets: args.secrets.map((s) => ({ secretId: s.id, secretName: s.name, ...mounted(s) })),
-                healthcheck: healthcheck("proxy-protocol"),
+                healthcheck: healthcheck("proxy-protocol", PROXY_MASTER_PID_FILES),
             },
             ...task.taskSpec,
             // Internal networks only: the forwarders reach it on the front
@@ -174,14 +182,15 @@ export function forwarderServiceArgs<T>(args: Pick<SwarmProxyServiceArgs, "nameP
                 ...task.containerSpec,
                 commands: [
                     "mlapi-swarm-proxy",
-                    SWARM_FORWARDER_FILES.config,
                     proxyServiceName(args.namePrefix),
                     `${PROXY_HTTPS_PORT}:${SWARM_FORWARDER_FILES.httpsUpstreams}`,
                     `${PROXY_HTTP_PORT}:${SWARM_FORWARDER_FILES.httpUpstreams}`,
+                    "--",
+                    ...["nginx", "-e", "stderr", "-c", SWARM_FORWARDER_FILES.config, "-g", "daemon off;"],
                 ],
                 configs: [{ configId: args.config.id, configName: args.config.name, fileName: args.config.file, fileUid: "0", fileGid: "0", fileMode: args.config.mode }],
                 // Its answers come from the proxy tasks: its own health is that it accepts.
-                healthcheck: healthcheck("connect"),
+                healthcheck: healthcheck("connect", [`${PROXY_RUNTIME_DIR}/nginx.pid`]),
             },
             ...task.taskSpec,
             // A host-mode port is forwarded over the node's docker_gwbridge,

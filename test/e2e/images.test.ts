@@ -14,7 +14,7 @@ import { DEFAULTS } from "../../components/config";
 import { dockerRunFlags, Hardening, LOG_OPTIONS, RESTART_POLICY, SECURITY_OPTIONS } from "../../components/hardening";
 import { PROXY_CONTEXT } from "../../components/images";
 import { APP_PORT, FRONTEND_DIR, PROXY_DEPLOY_DIR, PROXY_FILES, PROXY_HTTP_PORT, PROXY_HTTPS_PORT, PROXY_UID } from "../../components/layout";
-import { containerNginxConfig, deployFilesDigest, frontendFiles, proxyUploads } from "../../components/proxyConfig";
+import { containerNginxConfig, deployFilesDigest, frontendFiles, proxyFrontConfig, proxyUploads } from "../../components/proxyConfig";
 import { installStepArgs, reloadStepArgs } from "../../components/docker/reverseProxy";
 import { PROXY_HEALTHCHECK, proxyHardening } from "../../components/proxySpec";
 import { buildTestImages, docker, dockerCall, dockerSuite, findInImage, inspect, providerUploadArchive, TEST_IMAGES } from "../support/docker";
@@ -97,9 +97,10 @@ withDocker.describe("the stack's images on a real Docker engine", () => {
 
     /** The install step for a config (with the stack's certificate, key and frontend). */
     async function installFiles(config: string): Promise<{ code: number; logs: string; digest: string }> {
-        const digest = deployFilesDigest(config, tls.certPem, frontend);
+        const front = proxyFrontConfig({ workers: DEFAULTS.proxyWorkers });
+        const digest = deployFilesDigest(config, front, tls.certPem, frontend);
         const args = installStepArgs({ name: `${run}-proxy-install`, imageId: PROXY_IMAGE, volume: deployVolume, digest, appNetwork, memoryMb: 64 });
-        return { ...(await runOneShot(args, providerUploadArchive(proxyUploads({ config, certPem: tls.certPem, privateKeyPem: tls.keyPem, frontend })))), digest };
+        return { ...(await runOneShot(args, providerUploadArchive(proxyUploads({ config, front, certPem: tls.certPem, privateKeyPem: tls.keyPem, frontend })))), digest };
     }
 
     const reloadProxy = (digest: string) =>

@@ -1,9 +1,11 @@
-// Swarm mode's port forwarder and the proxy behind it, with Debian's Nginx on
-// this machine (the stream module: libnginx-mod-stream): the rendered
-// configs pass `nginx -t`, a client's connection through the forwarder
-// reaches the proxy with the client's own address (PROXY protocol), a
-// PROXY header from anywhere but the forwarder's network is not believed,
-// and the health check's modes (nginx/bin/mlapi-healthcheck) tell each apart.
+// Swarm mode's port forwarder and the proxy task behind it (its supervisor,
+// nginx/bin/mlapi-proxy: a front that takes the forwarder's PROXY protocol
+// headers, the site in a slot behind it), with Debian's Nginx on this
+// machine (the stream module: libnginx-mod-stream): the rendered configs
+// pass `nginx -t`, a client's connection through the forwarder reaches the
+// site with the client's own address, a PROXY header from anywhere but the
+// forwarder's network is not believed, and the health check's modes
+// (nginx/bin/mlapi-healthcheck) tell each apart.
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
@@ -12,13 +14,15 @@ import * as path from "path";
 import { DEFAULTS } from "../../components/config";
 import { renderForwarderConfig } from "../../components/forwarderConfig";
 import { renderNginxConfig } from "../../components/nginxConfig";
-import { STREAM_MODULE, swarmForwarderConfig } from "../../components/proxyConfig";
+import { PROXY_SLOT_SOCKETS } from "../../components/layout";
+import { STREAM_MODULE, proxyFrontConfig, swarmForwarderConfig } from "../../components/proxyConfig";
 import { hostNginxVersion, nginxConfigTest } from "../support/nginx";
 import { generateKey, selfSignedCert } from "../support/openssl";
 import { waitFor } from "../support/processes";
 
 const PORTS = { proxyHttp: 28080, proxyHttps: 28443, forwarder: 28081 };
 const HEALTHCHECK = path.resolve(__dirname, "../../nginx/bin/mlapi-healthcheck");
+const SUPERVISOR = path.resolve(__dirname, "../../nginx/bin/mlapi-proxy");
 
 let dir: string;
 const running: ChildProcess[] = [];
@@ -29,16 +33,14 @@ function write(name: string, text: string): string {
     return file;
 }
 
-/** The proxy's swarm config, on loopback ports, believing PROXY headers from 127.0.0.1 only (the "forwarder's network" here). */
+/** The proxy task's site, as a slot runs it: on the slot's sockets, believing the front's PROXY headers. */
 function proxyConfig(): string {
-    const runtime = path.join(dir, "proxy");
-    fs.mkdirSync(runtime, { recursive: true });
     return renderNginxConfig({
         serverNames: ["localhost"],
         upstreams: ["127.0.0.1:28999"],
         listenHttpsPort: PORTS.proxyHttps,
         listenHttpPort: PORTS.proxyHttp,
-        listenAddress: "127.0.0.1",
+        listenSockets: PROXY_SLOT_SOCKETS,
         publicHttpsPort: PORTS.proxyHttps,
         nginxVersion: hostNginxVersion(),
         limits: { rateLimitPerSecond: 100, rateLimitBurst: 200, maxBodyKb: 64, proxyWorkers: 1 },
@@ -46,12 +48,28 @@ function proxyConfig(): string {
             certificate: path.join(dir, "server.crt"),
             certificateKey: path.join(dir, "server.key"),
             staticRoot: path.resolve(__dirname, "../../nginx/html"),
-            runtimeDir: runtime,
+            runtimeDir: ".",
             mimeTypes: "/etc/nginx/mime.types",
             accessLog: path.join(dir, "access.log"),
             errorLog: path.join(dir, "proxy-error.log"),
         },
-        proxyProtocol: { trustedNetworks: ["127.0.0.1/32"] },
+        proxyProtocol: { trustedNetworks: ["unix:"] },
+    });
+}
+
+/** The proxy task's front on loopback ports, believing PROXY headers from 127.0.0.1 only (the "forwarder's network" here). */
+function frontConfig(): string {
+    return renderForwarderConfig({
+        ports: [
+            { name: "https", listenPort: PORTS.proxyHttps, socket: path.join(dir, "slots", "active", PROXY_SLOT_SOCKETS.https) },
+            { name: "http", listenPort: PORTS.proxyHttp, socket: path.join(dir, "slots", "active", PROXY_SLOT_SOCKETS.http) },
+        ],
+        workers: 1,
+        streamModule: STREAM_MODULE,
+        runtimeDir: path.join(dir, "slots", "front"),
+        errorLog: path.join(dir, "front-error.log"),
+        reuseport: false,
+        acceptProxyProtocolFrom: ["127.0.0.1/32"],
     });
 }
 
@@ -65,6 +83,7 @@ function forwarderConfig(): string {
         streamModule: STREAM_MODULE,
         runtimeDir: runtime,
         errorLog: path.join(dir, "forwarder-error.log"),
+        reuseport: false,
     });
 }
 
@@ -94,6 +113,9 @@ function healthcheck(args: string[]): number | null {
     return spawnSync(HEALTHCHECK, args, { encoding: "utf8", timeout: 10_000 }).status;
 }
 
+/** The proxy's masters: its front and its active slot. */
+const PROXY_PID_FILES = () => [path.join(dir, "slots", "front", "nginx.pid"), path.join(dir, "slots", "active", "nginx.pid")];
+
 const request = (uri: string) => `GET ${uri} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`;
 
 beforeAll(async () => {
@@ -102,12 +124,10 @@ beforeAll(async () => {
     const keyPem = generateKey("RSA-2048");
     write("server.key", keyPem);
     write("server.crt", selfSignedCert({ keyPem, subject: DEFAULTS.certSubject, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityHours: 24, allowedUses: ["server_auth"] }));
-    for (const [name, text] of [["proxy.conf", proxyConfig()], ["forwarder.conf", forwarderConfig()]]) {
-        const file = write(name, text);
-        const child = spawn("nginx", ["-c", file, "-e", path.join(dir, `${name}.stderr`), "-g", "daemon off;"], { stdio: "ignore" });
-        running.push(child);
-    }
-    await waitFor("both Nginx to listen", async () => ((await exchange(PORTS.forwarder, "127.0.0.1", "").catch(() => undefined)) !== undefined && fs.existsSync(path.join(dir, "proxy", "nginx.pid")) ? true : undefined), 10_000, 100);
+    running.push(spawn(SUPERVISOR, [write("front.conf", frontConfig()), write("proxy.conf", proxyConfig())], { stdio: "ignore", env: { ...process.env, MLAPI_SLOTS_DIR: path.join(dir, "slots"), MLAPI_DRAIN_SECONDS: "1" } }));
+    const forwarder = write("forwarder.conf", forwarderConfig());
+    running.push(spawn("nginx", ["-c", forwarder, "-e", path.join(dir, "forwarder.conf.stderr"), "-g", "daemon off;"], { stdio: "ignore" }));
+    await waitFor("the forwarder and the proxy's front and slot to listen", async () => ((await exchange(PORTS.forwarder, "127.0.0.1", "").catch(() => undefined)) !== undefined && PROXY_PID_FILES().every((f) => fs.existsSync(f)) ? true : undefined), 10_000, 100);
 }, 30_000);
 
 afterAll(async () => {
@@ -119,7 +139,9 @@ afterAll(async () => {
 test("the forwarder's config, as deployed and as run here, passes nginx -t with the stream module", () => {
     expect(fs.existsSync(STREAM_MODULE)).toBe(true);
     for (const list of ["proxy-https.conf", "proxy-http.conf"]) write(list, "server 10.213.78.5:8443;\n");
-    for (const text of [forwarderConfig(), swarmForwarderConfig(1).replaceAll("/tmp/", `${dir}/`)]) {
+    fs.mkdirSync(path.join(dir, "mlapi", "front"), { recursive: true });
+    const fronts = [proxyFrontConfig({ workers: 1 }), proxyFrontConfig({ workers: 1, frontSubnet: "10.213.78.0/24" })].map((text) => text.replaceAll("/tmp/", `${dir}/`));
+    for (const text of [forwarderConfig(), frontConfig(), swarmForwarderConfig(1).replaceAll("/tmp/", `${dir}/`), ...fronts]) {
         const result = nginxConfigTest(text, dir, "check.conf");
         expect(result.output).toContain("test is successful");
         expect(result.output).not.toMatch(/\[warn\]/);
@@ -128,13 +150,13 @@ test("the forwarder's config, as deployed and as run here, passes nginx -t with 
     expect(nginxConfigTest(forwarderConfig().replace("proxy_pass mlapi_http;", "proxy_pass nowhere;"), dir, "broken.conf").ok).toBe(false);
 });
 
-test("a client's connection through the forwarder reaches the proxy under the client's own address", async () => {
+test("a client's connection through the forwarder and the proxy's front reaches the site under the client's own address", async () => {
     const answer = await exchange(PORTS.forwarder, "127.0.0.2", request("/through-forwarder"));
     expect(answer).toMatch(/^HTTP\/1\.1 308 /);
     expect(await loggedAddress("/through-forwarder")).toBe("127.0.0.2");
 });
 
-test("a PROXY header from outside the forwarder's network is not believed; a connection without one gets no answer", async () => {
+test("a PROXY header from outside the forwarder's network is not believed by the front; a connection without one gets no answer", async () => {
     const forged = await exchange(PORTS.proxyHttp, "127.0.0.3", `PROXY TCP4 203.0.113.9 127.0.0.1 5555 ${PORTS.proxyHttp}\r\n${request("/forged")}`);
     expect(forged).toMatch(/^HTTP\/1\.1 308 /);
     expect(await loggedAddress("/forged")).toBe("127.0.0.3");
@@ -142,12 +164,14 @@ test("a PROXY header from outside the forwarder's network is not believed; a con
 });
 
 test("the health check's modes: proxy-protocol for the proxy, connect for the forwarder, and plain HTTP fails behind PROXY protocol", () => {
-    const proxyPid = path.join(dir, "proxy", "nginx.pid");
+    const proxyPids = PROXY_PID_FILES();
     const forwarderPid = path.join(dir, "forwarder", "nginx.pid");
-    expect(healthcheck([String(PORTS.proxyHttp), proxyPid, "proxy-protocol"])).toBe(0);
-    expect(healthcheck([String(PORTS.proxyHttp), proxyPid])).not.toBe(0);
-    expect(healthcheck([String(PORTS.forwarder), forwarderPid, "connect"])).toBe(0);
-    // Another master's pid: not this Nginx's workers.
-    expect(healthcheck([String(PORTS.forwarder), proxyPid.replace("proxy", "nowhere"), "connect"])).not.toBe(0);
-    expect(healthcheck([String(PORTS.proxyHttp), proxyPid, "sideways"])).toBe(2);
+    expect(healthcheck(["proxy-protocol", String(PORTS.proxyHttp), ...proxyPids])).toBe(0);
+    expect(healthcheck(["http", String(PORTS.proxyHttp), ...proxyPids])).not.toBe(0);
+    expect(healthcheck(["connect", String(PORTS.forwarder), forwarderPid])).toBe(0);
+    // A pid file of no running master, or no pid file at all.
+    expect(healthcheck(["connect", String(PORTS.forwarder), path.join(dir, "nowhere", "nginx.pid")])).not.toBe(0);
+    expect(healthcheck(["connect", String(PORTS.forwarder), forwarderPid, path.join(dir, "front-error.log")])).not.toBe(0);
+    expect(healthcheck(["sideways", String(PORTS.proxyHttp), ...proxyPids])).toBe(2);
+    expect(healthcheck(["http", String(PORTS.proxyHttp)])).toBe(2);
 });

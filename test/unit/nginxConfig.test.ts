@@ -5,6 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { DEFAULTS } from "../../components/config";
 import { NginxConfigInput, renderNginxConfig, supportsHttp2Directive, IMAGE_NGINX_VERSION, TUTORIAL_PAGE_PATHS } from "../../components/nginxConfig";
+import { PROXY_SLOT_KEEPALIVE_SECONDS } from "../../components/layout";
 import { containerNginxConfig } from "../../components/proxyConfig";
 import { generateKey, selfSignedCert } from "../support/openssl";
 import { hostNginxVersion, nginxConfigTest } from "../support/nginx";
@@ -74,12 +75,17 @@ describe.each([1, 5])("%i replica(s)", (replicas) => {
         }
         expect(config).toContain("10.213.77.0/24 1;");
         expect(config).toContain("http2 on;");
-        expect(config).toContain("listen 8443 ssl;");
-        // A new Nginx binds the ports beside the old one during an upgrade (once per address, on the default servers).
-        expect(config.match(/^\s*listen \d+.*reuseport;$/gm)).toEqual(
-            ["listen 8443 ssl default_server reuseport;", "listen 8080 default_server reuseport;", "listen 9180 default_server reuseport;"].map((l) => expect.stringContaining(l)),
-        );
-        expect(config).toContain("listen 8080;");
+        // A slot of the proxy (see PROXY_SLOTS_DIR): on its own sockets, relative to its directory, behind the front.
+        expect(config.match(/^\s*listen .*$/gm)?.map((l) => l.trim())).toEqual([
+            "listen unix:https.sock ssl proxy_protocol default_server;",
+            "listen unix:http.sock proxy_protocol default_server;",
+            "listen unix:http.sock proxy_protocol;",
+            "listen unix:https.sock ssl proxy_protocol;",
+            "listen unix:operator.sock proxy_protocol default_server;",
+        ]);
+        expect(config).toContain("set_real_ip_from unix:;\n    real_ip_header proxy_protocol;");
+        expect(config).toContain(`keepalive_time ${PROXY_SLOT_KEEPALIVE_SECONDS}s;`);
+        for (const relative of ["pid ./nginx.pid;", "client_body_temp_path ./client_body;", "proxy_cache_path ./cache "]) expect(config).toContain(relative);
         expect(config).toContain("ssl_certificate_key /etc/nginx/deploy/server.key;");
         expect(config).toContain("return 308 https://$host$request_uri;");
         expect(config).toContain("access_log /dev/stdout json_combined");

@@ -169,10 +169,10 @@ const CASES: Case[] = [
     ["ECDSA curve with a dash (P-256)", key, (i) => Object.assign(i, { algorithm: "ECDSA", ecdsaCurve: "P-256" }), /ecdsa_curve value must be one of: \["P224" "P256" "P384" "P521"\], got: "P-256"/],
     ["RSA key below 1024 bits", key, (i) => (i.rsaBits = 512), /rsa_bits value must be at least 1024/],
     // docker.Container
-    ["upload with an owner (Docker 20.10 cannot resolve it)", loader, (i) => (keyUpload(i).owner = "33"), /upload\[2\]\.owner: Unable to upload volume content.*getent unable to find entry/],
-    ["upload with a group", loader, (i) => (keyUpload(i).group = "33"), /upload\[2\]\.group: Unable to upload/],
-    ["upload permissions without the leading 0", loader, (i) => (keyUpload(i).permissions = "640"), /upload\[2\]\.permissions: "640" must match/],
-    ["upload permissions as a number", loader, (i) => (keyUpload(i).permissions = 0o640), /upload\[2\]\.permissions: 416 must match/],
+    ["upload with an owner (Docker 20.10 cannot resolve it)", loader, (i) => (keyUpload(i).owner = "33"), /upload\[3\]\.owner: Unable to upload volume content.*getent unable to find entry/],
+    ["upload with a group", loader, (i) => (keyUpload(i).group = "33"), /upload\[3\]\.group: Unable to upload/],
+    ["upload permissions without the leading 0", loader, (i) => (keyUpload(i).permissions = "640"), /upload\[3\]\.permissions: "640" must match/],
+    ["upload permissions as a number", loader, (i) => (keyUpload(i).permissions = 0o640), /upload\[3\]\.permissions: 416 must match/],
     ["upload with two contents", loader, (i) => (keyUpload(i).contentBase64 = "aGk="), /exactly one of 'content', 'content_base64', or 'source'/],
     ["uploads into a read-only root filesystem", loader, (i) => (i.readOnly = true), /container rootfs is marked read-only/],
     ["restart policy misspelt", app, (i) => (i.restart = "unless_stopped"), /restart: "unless_stopped" must match/],
@@ -414,6 +414,6 @@ describe("the program under mocks fails on a value the real provider refuses", (
             }
             return { ...actual, NginxConfig };
         });
-        await expect(runProgram()).rejects.toThrow(/upload\[2\]\.owner: Unable to upload volume content/);
+        await expect(runProgram()).rejects.toThrow(/upload\[3\]\.owner: Unable to upload volume content/);
     });
 });

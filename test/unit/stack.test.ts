@@ -168,7 +168,7 @@ describe("default stack", () => {
         expect(proxy.inputs.mounts).toEqual([{ type: "volume", source: volume, target: "/etc/nginx/deploy", readOnly: true }]);
         expect(proxy.inputs.uploads).toBeUndefined();
         // Both steps name the set of files; the proxy's own inputs do not follow them.
-        const digest = deployFilesDigest(uploadedFile(run, PROXY_FILES.config), uploadedFile(run, PROXY_FILES.certificate), frontendFiles());
+        const digest = deployFilesDigest(uploadedFile(run, PROXY_FILES.config), uploadedFile(run, PROXY_FILES.front), uploadedFile(run, PROXY_FILES.certificate), frontendFiles());
         expect(install.inputs.command).toEqual(["mlapi-install-files", digest]);
         expect(reload.inputs.command).toEqual(["mlapi-reload", digest]);
         expect(run.outputs.proxyFilesDigest.value).toBe(digest);

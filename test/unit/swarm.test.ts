@@ -2,7 +2,7 @@
 // platform "swarm", and what a change of it does to the services.
 import { deleteFirstByProvider, enginePlan, describeStep } from "../support/enginePlan";
 import { isSecretInput, plain, plainDeep, runProgram, ProgramRun, RecordedResource, RESOURCE_TYPES as T } from "./program";
-import { APP_PORT, PROXY_FILES, PROXY_HTTPS_PORT, PROXY_HTTP_PORT } from "../../components/layout";
+import { APP_PORT, PROXY_FILES, PROXY_HTTPS_PORT, PROXY_HTTP_PORT, PROXY_SLOT_DRAIN_SECONDS, PROXY_SLOT_KEEPALIVE_SECONDS } from "../../components/layout";
 import { SWARM_FORWARDER_FILES, SWARM_UPSTREAMS_FILE, frontendFiles } from "../../components/proxyConfig";
 import { tmpfsSizeBytes } from "../../components/swarm/hardening";
 import { contentName } from "../../components/swarm/proxyService";
@@ -30,8 +30,8 @@ describe("platform swarm", () => {
         expect(run.ofType(T.volume)).toHaveLength(0);
         expect(run.ofType(T.service).map((s) => s.inputs.name).sort()).toEqual(["mlapi-dev-app", "mlapi-dev-forwarder", "mlapi-dev-proxy"]);
         expect(run.ofType(T.secret)).toHaveLength(1);
-        // nginx.conf, the certificate, every frontend file and the forwarder's config.
-        expect(run.ofType(T.serviceConfig)).toHaveLength(3 + frontendFiles().length);
+        // nginx.conf, the proxy's front config, the certificate, every frontend file and the forwarder's config.
+        expect(run.ofType(T.serviceConfig)).toHaveLength(4 + frontendFiles().length);
         const network = (name: string) => run.ofType(T.network).find((n) => n.inputs.name === name)!;
         expect(run.ofType(T.network)).toHaveLength(3);
         expect(network("mlapi-dev-app").inputs).toMatchObject({ driver: "overlay", internal: true, ipamConfigs: [{ subnet: "10.232.77.0/24", gateway: "10.232.77.1" }] });
@@ -113,12 +113,13 @@ describe("platform swarm", () => {
         // The discovery loop runs Nginx's stream module for the proxy service's tasks, one list per port.
         expect(spec.taskSpec.containerSpec.commands).toEqual([
             "mlapi-swarm-proxy",
-            SWARM_FORWARDER_FILES.config,
             "mlapi-dev-proxy",
             `${PROXY_HTTPS_PORT}:${SWARM_FORWARDER_FILES.httpsUpstreams}`,
             `${PROXY_HTTP_PORT}:${SWARM_FORWARDER_FILES.httpUpstreams}`,
+            "--",
+            ...["nginx", "-e", "stderr", "-c", SWARM_FORWARDER_FILES.config, "-g", "daemon off;"],
         ]);
-        expect(spec.taskSpec.containerSpec.healthcheck.tests).toEqual(["CMD", "mlapi-healthcheck", String(PROXY_HTTP_PORT), "/tmp/nginx.pid", "connect"]);
+        expect(spec.taskSpec.containerSpec.healthcheck.tests).toEqual(["CMD", "mlapi-healthcheck", "connect", String(PROXY_HTTP_PORT), "/tmp/nginx.pid"]);
         // Nothing of the key: no secret, and not the key's group.
         expect(spec.taskSpec.containerSpec.secrets).toBeUndefined();
         expect(spec.taskSpec.containerSpec.groups).toBeUndefined();
@@ -132,24 +133,36 @@ describe("platform swarm", () => {
         expect(text).not.toMatch(/ssl|server_name|BEGIN CERTIFICATE/);
     });
 
-    test("the proxy publishes nothing, runs beside a new task of itself on an edge node (start-first), and takes PROXY protocol from the front network only", () => {
+    test("the proxy publishes nothing, runs beside a new task of itself on an edge node (start-first), its front takes PROXY protocol from the front network only and its site behind it", () => {
         const proxy = plainDeep(service(run, "proxy").inputs);
         expect(proxy.name).toBe("mlapi-dev-proxy");
         expect(proxy.endpointSpec).toEqual({ mode: "dnsrr" });
         expect(proxy.taskSpec.placement).toEqual({ constraints: ["node.role==manager"], maxReplicas: 2, platforms: [{ os: "linux", architecture: process.arch === "arm64" ? "arm64" : "amd64" }] });
         expect(proxy.updateConfig).toMatchObject({ order: "start-first", failureAction: "rollback" });
         expect(proxy.rollbackConfig).toMatchObject({ order: "start-first" });
-        // The discovery loop runs Nginx for the app service's tasks.
-        expect(proxy.taskSpec.containerSpec.commands).toEqual(["mlapi-swarm-proxy", PROXY_FILES.config, "mlapi-dev-app", `${APP_PORT}:${SWARM_UPSTREAMS_FILE}`]);
-        expect(proxy.taskSpec.containerSpec.healthcheck.tests).toEqual(["CMD", "mlapi-healthcheck", String(PROXY_HTTP_PORT), "/tmp/nginx.pid", "proxy-protocol"]);
+        // The discovery loop runs the proxy's supervisor (front and slots) for the app service's tasks.
+        expect(proxy.taskSpec.containerSpec.commands).toEqual(["mlapi-swarm-proxy", "mlapi-dev-app", `${APP_PORT}:${SWARM_UPSTREAMS_FILE}`, "--", "mlapi-proxy", PROXY_FILES.front, PROXY_FILES.config]);
+        expect(proxy.taskSpec.containerSpec.healthcheck.tests).toEqual(["CMD", "mlapi-healthcheck", "proxy-protocol", String(PROXY_HTTP_PORT), "/tmp/mlapi/front/nginx.pid", "/tmp/mlapi/active/nginx.pid"]);
+        // The slots drain before the task stops.
+        expect(proxy.taskSpec.containerSpec.stopGracePeriod).toBe(`${PROXY_SLOT_DRAIN_SECONDS + 10}s`);
+        const front = decoded(configFor(run, PROXY_FILES.front));
+        expect(front.match(/^\s*(listen|proxy_pass|set_real_ip_from|proxy_protocol) .*$/gm)?.map((l) => l.trim())).toEqual([
+            "proxy_protocol on;",
+            "set_real_ip_from 10.213.78.0/24;",
+            "listen 8443 proxy_protocol;",
+            "proxy_pass unix:/tmp/mlapi/active/https.sock;",
+            "listen 8080 proxy_protocol;",
+            "proxy_pass unix:/tmp/mlapi/active/http.sock;",
+        ]);
         const text = decoded(configFor(run, PROXY_FILES.config));
         expect(text.match(/^\s*listen .*$/gm)?.map((l) => l.trim())).toEqual([
-            "listen 8443 ssl proxy_protocol default_server reuseport;",
-            "listen 8080 proxy_protocol default_server reuseport;",
-            "listen 8080 proxy_protocol;",
-            "listen 8443 ssl proxy_protocol;",
+            "listen unix:https.sock ssl proxy_protocol default_server;",
+            "listen unix:http.sock proxy_protocol default_server;",
+            "listen unix:http.sock proxy_protocol;",
+            "listen unix:https.sock ssl proxy_protocol;",
         ]);
-        expect(text).toContain("set_real_ip_from 10.213.78.0/24;\n    real_ip_header proxy_protocol;");
+        expect(text).toContain("set_real_ip_from unix:;\n    real_ip_header proxy_protocol;");
+        expect(text).toContain(`keepalive_time ${PROXY_SLOT_KEEPALIVE_SECONDS}s;`);
     });
 
     test("the key is a Swarm secret (its data a Pulumi secret), mounted 0440 root:root where Nginx reads it", () => {
@@ -166,7 +179,7 @@ describe("platform swarm", () => {
     test("config, certificate and frontend are Swarm configs named by their content, mounted read-only", () => {
         const names = run.ofType(T.serviceConfig).map((c) => c.inputs.name);
         expect(new Set(names).size).toBe(names.length);
-        for (const c of run.ofType(T.serviceConfig)) expect(c.inputs.name).toMatch(/^mlapi-dev-proxy-(conf|cert|html|fwd)-[0-9a-f]{16}$/);
+        for (const c of run.ofType(T.serviceConfig)) expect(c.inputs.name).toMatch(/^mlapi-dev-proxy-(conf|front|cert|html|fwd)-[0-9a-f]{16}$/);
         const mounts = plainDeep(service(run, "proxy").inputs.taskSpec).containerSpec.configs;
         expect(mounts.map((m: any) => m.fileMode)).toEqual(mounts.map(() => 0o444));
         expect(decoded(configFor(run, PROXY_FILES.certificate))).toContain("BEGIN CERTIFICATE");
