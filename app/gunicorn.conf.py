@@ -19,6 +19,7 @@ import gc
 import logging
 import math
 import os
+import signal
 import sys
 import time
 
@@ -196,12 +197,29 @@ def on_starting(server):
         replica_metrics.clear_directory(metrics_dir)
 
 
+# A stop (SIGTERM) first keeps serving this many seconds, then stops as
+# Gunicorn does (no new connection, requests in flight finish): after a change
+# the proxy's replaced slot (nginx/bin/mlapi-proxy) still sends its clients'
+# requests to the replicas its config named until it quits, and a replica the
+# change removes must answer them. SIGINT and SIGQUIT still stop at once.
+stop_delay = _int_from_env("MLAPI_STOP_DELAY_SECONDS", 0)
+
+
 def when_ready(server):
     if metrics_port:
         from mlapi import replica_metrics
 
         server.mlapi_metrics, server.mlapi_metrics_httpd = replica_metrics.serve(server, metrics_port, metrics_dir)
         server.log.info("Serving metrics at: http://0.0.0.0:%s/metrics", metrics_port)
+    if stop_delay:
+        # The arbiter's own handler queues the signal; an alarm queues it later.
+        def delay_stop(signum, frame):
+            if not signal.getitimer(signal.ITIMER_REAL)[0]:
+                server.log.info("Stopping in %s s: the proxy may still send requests here until then", stop_delay)
+                signal.alarm(stop_delay)
+
+        signal.signal(signal.SIGALRM, lambda signum, frame: server.signal(signal.SIGTERM, frame))
+        signal.signal(signal.SIGTERM, delay_stop)
 
 
 def post_fork(server, worker):

@@ -4,7 +4,7 @@
 // (swarm/appService.ts) both take them from here.
 import { StackSettings } from "./config";
 import { Hardening } from "./hardening";
-import { APP_METRICS_PORT, APP_PORT, APP_USER } from "./layout";
+import { APP_METRICS_PORT, APP_PORT, APP_USER, PROXY_SLOT_DRAIN_SECONDS } from "./layout";
 
 /** The replica settings of a stack configuration. */
 export interface ReplicaSettings {
@@ -50,8 +50,13 @@ export function appEnvironment(args: Pick<ReplicaSettings, "replicas" | "workers
         ...(replicasPerHost === null ? [] : [`GUNICORN_REPLICAS=${replicasPerHost}`]),
         ...(args.workers > 0 ? [`GUNICORN_WORKERS=${args.workers}`] : []),
         `MLAPI_MAX_BODY_BYTES=${args.maxBodyBytes}`,
+        // A replica a change removes answers until the proxy's replaced slot, which may still send to it, has quit.
+        `MLAPI_STOP_DELAY_SECONDS=${APP_STOP_DELAY_SECONDS}`,
     ];
 }
+
+/** How long a stopping replica keeps serving (gunicorn.conf.py's stop_delay): the proxy's slot drain, and a second more. */
+export const APP_STOP_DELAY_SECONDS = PROXY_SLOT_DRAIN_SECONDS + 1;
 
 /** The replica settings of a stack configuration: what index.ts gives the AppTier (the tests and the bench reuse it). */
 export function replicaSettings(settings: StackSettings): Pick<ReplicaSettings, "replicas" | "workers" | "memoryMb" | "maxBodyBytes"> {

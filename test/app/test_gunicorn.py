@@ -26,7 +26,7 @@ CONF = APP_DIR / "gunicorn.conf.py"
 
 
 def _settings(monkeypatch, **env):
-    for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_REPLICAS", "MLAPI_METRICS_PORT", "MLAPI_METRICS_DIR"):
+    for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "GUNICORN_REPLICAS", "MLAPI_METRICS_PORT", "MLAPI_METRICS_DIR", "MLAPI_STOP_DELAY_SECONDS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -46,6 +46,7 @@ def test_defaults(monkeypatch):
     assert settings["logger_class"] is settings["AccessLogger"]
     assert settings["metrics_port"] == 9000
     assert settings["raw_env"] == ["PROMETHEUS_MULTIPROC_DIR=/tmp/mlapi-metrics"]  # on the container's tmpfs
+    assert settings["stop_delay"] == 0
 
 
 def test_environment_overrides(monkeypatch):
@@ -246,6 +247,40 @@ def test_workers_exit_cleanly(model_dir, tmp_path):
     log = (tmp_path / "stderr").read_text()
     assert log.count("Worker exiting") == 1
     assert "Traceback" not in log and "Exception ignored" not in log, log
+
+
+def test_stop_delay_keeps_serving_then_stops_gracefully(model_dir, tmp_path):
+    """With MLAPI_STOP_DELAY_SECONDS, SIGTERM leaves the server answering new connections that long, then it stops and exits 0."""
+    port = free_port()
+    env = dict(
+        os.environ, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1", MLAPI_STOP_DELAY_SECONDS="3",
+        MLAPI_MODEL_DIR=str(model_dir), PYTHONPATH=str(APP_DIR), MLAPI_METRICS_PORT="0",
+    )
+    with open(tmp_path / "stderr", "w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(CONF), "mlapi.wsgi:app"], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        wait_until_ready(port, process, tmp_path / "stderr")
+        stopped_at = time.monotonic()
+        process.terminate()
+        process.terminate()  # a second SIGTERM does not restart the delay, nor stop at once
+        answered = 0
+        while time.monotonic() - stopped_at < 2.0:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # a new connection each time
+            connection.request("GET", "/api/health")
+            assert connection.getresponse().status == 200
+            connection.close()
+            answered += 1
+            time.sleep(0.1)
+        assert answered >= 10
+        assert process.wait(timeout=30) == 0
+        assert 3.0 <= time.monotonic() - stopped_at < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+    log = (tmp_path / "stderr").read_text()
+    assert log.count("Stopping in 3 s") == 1, log
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
 
 
 def test_open_inference_protocol_client(server, trained):

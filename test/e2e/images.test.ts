@@ -239,10 +239,13 @@ withDocker.describe("the stack's images on a real Docker engine", () => {
             expect([...new Set(addresses)].sort()).toEqual(expected.sort());
         });
 
-        test("nginx -t passes inside the running proxy container", () => {
-            const result = spawnSync("docker", ["exec", proxy.name, "nginx", "-t", "-c", PROXY_FILES.config, "-e", "stderr"], { encoding: "utf8" });
-            expect(result.stderr).toMatch(/test is successful/);
-            expect(result.status).toBe(0);
+        test("nginx -t passes inside the running proxy container, for the site (as a slot runs it) and the front", () => {
+            const site = spawnSync("docker", ["exec", proxy.name, "sh", "-c", `d=$(mktemp -d) && cd "$d" && nginx -t -e stderr -p "$d/" -c ${PROXY_FILES.config}`], { encoding: "utf8" });
+            expect(site.stderr).toMatch(/test is successful/);
+            expect(site.status).toBe(0);
+            const front = spawnSync("docker", ["exec", proxy.name, "nginx", "-t", "-e", "stderr", "-c", PROXY_FILES.front], { encoding: "utf8" });
+            expect(front.stderr).toMatch(/test is successful/);
+            expect(front.status).toBe(0);
         });
 
         test("the uploads land as the provider writes them: root-owned, the key 0640 and read through group 0", () => {

@@ -21,10 +21,21 @@ import { MODEL_PATHS, SEED_PAYLOADS } from "./http";
 
 export type LoadClient = "http1" | "http1-resend" | "http2" | "python-http.client" | "python-requests";
 
-/** The kinds the real-engine suites run through every change: two that resend as browsers do, and Python's two that never retry. */
+/** The kinds the suites run through every change: two that resend as browsers do, and Python's two that never resend. */
 export const ENGINE_CLIENTS = ["http1-resend", "http2", "python-http.client", "python-requests"] as const;
-/** Python's clients never resend: what a closed idle connection costs them is measured, not required to be 0. */
-export const neverResends = (client: LoadClient) => client.startsWith("python-");
+
+/**
+ * What a change cost each client that should have lost nothing: a line per
+ * report with a failed request, or (with `gapUnder`) a longest time without
+ * an answer of that many seconds or more; empty when every client kept being
+ * served. For `expect(...).toEqual([])`, which then prints the lines.
+ */
+export function servingLost(reports: TrafficReport[], gapUnder?: number): string[] {
+    return reports.flatMap((r) => [
+        ...(r.failed ? [`${r.client}: ${r.failed} of ${r.requests} failed (${JSON.stringify(r.failures)})`] : []),
+        ...(gapUnder !== undefined && !(r.longestGapSeconds < gapUnder) ? [`${r.client}: ${r.longestGapSeconds} s without an answer`] : []),
+    ]);
+}
 
 const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
 
