@@ -32,9 +32,10 @@ pulumi stack select --create --secrets-provider passphrase "$stack" >/dev/null
 
 case "${1:-}" in
   # The images build FROM the stack's base image: pulled, or made from
-  # Debian's packages where no registry has it (scripts/ensure-docker.sh).
+  # Debian's packages where no registry has it (scripts/ensure-docker.sh,
+  # whose default base image applies when the stack sets none).
   up)
-    BASE_IMAGE="$(pulumi config get baseImage --stack "$stack" 2>/dev/null || echo debian:trixie-slim)" bash scripts/ensure-docker.sh
+    BASE_IMAGE="$(pulumi config get baseImage --stack "$stack" 2>/dev/null || true)" bash scripts/ensure-docker.sh
     pulumi up --yes --stack "$stack" && echo && echo "Open $(pulumi stack output url --stack "$stack")" ;;
   # docker.Image never deletes what it built (provider behaviour): remove the
   # two local images too, so nothing of the stack is left.
