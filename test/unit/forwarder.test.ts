@@ -23,9 +23,12 @@ import { waitFor } from "../support/processes";
 const PORTS = { proxyHttp: 28080, proxyHttps: 28443, forwarder: 28081 };
 const HEALTHCHECK = path.resolve(__dirname, "../../nginx/bin/mlapi-healthcheck");
 const SUPERVISOR = path.resolve(__dirname, "../../nginx/bin/mlapi-proxy");
+const DISCOVERY_LOOP = path.resolve(__dirname, "../../nginx/bin/mlapi-swarm-proxy");
 
 let dir: string;
 const running: ChildProcess[] = [];
+let proxyTask: ChildProcess;
+let proxyTaskLog = "";
 
 function write(name: string, text: string): string {
     const file = path.join(dir, name);
@@ -124,7 +127,13 @@ beforeAll(async () => {
     const keyPem = generateKey("RSA-2048");
     write("server.key", keyPem);
     write("server.crt", selfSignedCert({ keyPem, subject: DEFAULTS.certSubject, dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityHours: 24, allowedUses: ["server_auth"] }));
-    running.push(spawn(SUPERVISOR, [write("front.conf", frontConfig()), write("proxy.conf", proxyConfig())], { stdio: "ignore", env: { ...process.env, MLAPI_SLOTS_DIR: path.join(dir, "slots"), MLAPI_DRAIN_SECONDS: "1" } }));
+    // As the proxy task runs it: the supervisor under the discovery loop (of a service no DNS knows here).
+    proxyTask = spawn(DISCOVERY_LOOP, ["mlapi-nowhere", `8000:${path.join(dir, "upstreams.conf")}`, "--", SUPERVISOR, write("front.conf", frontConfig()), write("proxy.conf", proxyConfig())], {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, PATH: `${path.dirname(SUPERVISOR)}:${process.env.PATH}`, MLAPI_SLOTS_DIR: path.join(dir, "slots"), MLAPI_DRAIN_SECONDS: "1" },
+    });
+    proxyTask.stderr!.on("data", (chunk: Buffer) => (proxyTaskLog += chunk.toString()));
+    running.push(proxyTask);
     const forwarder = write("forwarder.conf", forwarderConfig());
     running.push(spawn("nginx", ["-c", forwarder, "-e", path.join(dir, "forwarder.conf.stderr"), "-g", "daemon off;"], { stdio: "ignore" }));
     await waitFor("the forwarder and the proxy's front and slot to listen", async () => ((await exchange(PORTS.forwarder, "127.0.0.1", "").catch(() => undefined)) !== undefined && PROXY_PID_FILES().every((f) => fs.existsSync(f)) ? true : undefined), 10_000, 100);
@@ -175,3 +184,14 @@ test("the health check's modes: proxy-protocol for the proxy, connect for the fo
     expect(healthcheck(["sideways", String(PORTS.proxyHttp), ...proxyPids])).toBe(2);
     expect(healthcheck(["http", String(PORTS.proxyHttp)])).toBe(2);
 });
+
+test("SIGQUIT to the proxy task's discovery loop reaches the supervisor, which drains its slot and exits, and the loop with it", async () => {
+    const started = Date.now();
+    proxyTask.kill("SIGQUIT");
+    const code = await new Promise<number | null>((resolve) => (proxyTask.exitCode !== null ? resolve(proxyTask.exitCode) : proxyTask.once("exit", resolve)));
+    expect(code).toBe(0);
+    expect(proxyTaskLog).toContain("mlapi-proxy: stopping");
+    expect(proxyTaskLog).toContain("mlapi-proxy: stopped");
+    // The drain (MLAPI_DRAIN_SECONDS 1 here), not a kill after a timeout.
+    expect(Date.now() - started).toBeLessThan(10_000);
+}, 20_000);
