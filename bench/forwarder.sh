@@ -32,10 +32,12 @@
 # time the old Nginx quits it holds no connection a client still uses.
 #
 # cost: wrk (ROUNDS interleaved rounds, default 5, of DURATION s, default
-# 10; 16 kept-alive connections, 1 thread) against the TLS Nginx directly
-# and through the forwarder (which opens each connection with a PROXY
-# protocol header, as in swarm mode); per way the median requests/s and p99,
-# and the CPU time per request of each Nginx (master and workers, /proc).
+# 10; 16 kept-alive connections, 1 thread) against the TLS Nginx directly,
+# through the forwarder (which opens each connection with a PROXY protocol
+# header, as in swarm mode), and as the proxy container runs it (its front:
+# the forwarder to the site's Unix socket, the site with keepalive_time 4 s,
+# see nginx/bin/mlapi-proxy); per way the median requests/s and p99, and the
+# CPU time per request of each Nginx (master and workers, /proc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-}"
@@ -48,6 +50,8 @@ STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 [ -f "$STREAM_MODULE" ] || { echo "forwarder.sh: needs Nginx's stream module (libnginx-mod-stream)" >&2; exit 1; }
 
 dir="$(mktemp -d /tmp/mlapi-forwarder-XXXXXX)"
+# Nginx's workers (nobody, when this runs as root) reach the slot's socket in it.
+chmod 755 "$dir"
 load_pid=""
 cleanup() {
     [ -n "$load_pid" ] && kill "$load_pid" 2>/dev/null || true
@@ -61,6 +65,7 @@ PORT=18443 # what clients connect to
 
 # site NAME PORT KEEPALIVE_TIME [proxy]: a TLS Nginx answering every request
 # itself; with "proxy" its listener takes a PROXY protocol header first.
+# PORT "unix" listens on the Unix socket $dir/NAME.sock instead.
 site() {
     cat > "$dir/$1.conf" <<EOF
 worker_processes 1;
@@ -72,7 +77,7 @@ http {
     keepalive_timeout 30s;
     $([ "$3" = 0 ] || echo "keepalive_time ${3}s;")
     server {
-        listen 127.0.0.1:$2 ssl$([ "${4:-}" = proxy ] && echo " proxy_protocol");
+        listen $([ "$2" = unix ] && echo "unix:$dir/$1.sock" || echo "127.0.0.1:$2") ssl$([ "${4:-}" = proxy ] && echo " proxy_protocol");
         ssl_certificate $dir/cert.pem;
         ssl_certificate_key $dir/key.pem;
         location / { default_type application/json; return 200 '{"Predicted Class = ":1}'; }
@@ -82,22 +87,24 @@ EOF
     nginx -c "$dir/$1.conf"
 }
 
-# forwarder UPSTREAM_PORT LISTEN_PORT [proxy]: with "proxy" it opens each
-# connection with a PROXY protocol header.
+# forwarder UPSTREAM_PORT LISTEN_PORT [proxy [NAME]]: with "proxy" it opens
+# each connection with a PROXY protocol header; UPSTREAM_PORT "unix:PATH" is
+# a Unix socket. NAME (default forwarder) names its config and pid file.
 forwarder() {
-    echo "server 127.0.0.1:$1;" > "$dir/upstream.conf"
-    cat > "$dir/forwarder.conf" <<EOF
+    local name="${4:-forwarder}"
+    case "$1" in unix:*) echo "server $1;" ;; *) echo "server 127.0.0.1:$1;" ;; esac > "$dir/$name-upstream.conf"
+    cat > "$dir/$name.conf" <<EOF
 load_module $STREAM_MODULE;
 worker_processes 1;
-pid $dir/forwarder.pid;
-error_log $dir/forwarder.err warn;
+pid $dir/$name.pid;
+error_log $dir/$name.err warn;
 events { worker_connections 256; }
 stream {
-    upstream site { include $dir/upstream.conf; }
+    upstream site { include $dir/$name-upstream.conf; }
     server { listen 127.0.0.1:$2; proxy_pass site; $([ "${3:-}" = proxy ] && echo "proxy_protocol on;") }
 }
 EOF
-    nginx -c "$dir/forwarder.conf"
+    nginx -c "$dir/$name.conf"
 }
 
 stop_all() {
@@ -128,7 +135,7 @@ drain_run() {
                 if [ "$current" = blue ]; then next=green port=18502; else next=blue port=18501; fi
                 site "$next" "$port" "$keepalive"
                 sleep 0.3
-                echo "server 127.0.0.1:$port;" > "$dir/upstream.conf"
+                echo "server 127.0.0.1:$port;" > "$dir/forwarder-upstream.conf"
                 kill -HUP "$(cat "$dir/forwarder.pid")"
                 sleep $((keepalive + 2))
                 kill -QUIT "$(cat "$dir/$current.pid")"
@@ -155,12 +162,13 @@ ticks() {
         | awk -v m="$master" '$1 == m || $4 == m { t += $14 + $15 } END { print t + 0 }'
 }
 
-# cost_run WAY PORT: one wrk run; prints "req/s p99_ms site_us forwarder_us" (CPU per request).
+# cost_run WAY PORT [FORWARDER]: one wrk run; prints "req/s p99_ms site_us
+# forwarder_us" (CPU per request), FORWARDER (default forwarder) the one in front.
 cost_run() {
-    local before_site before_fwd out
-    before_site="$(ticks "$dir/$1.pid")"; before_fwd="$(ticks "$dir/forwarder.pid")"
+    local before_site before_fwd out fwd="${3:-forwarder}"
+    before_site="$(ticks "$dir/$1.pid")"; before_fwd="$(ticks "$dir/$fwd.pid")"
     out="$(wrk -t1 -c16 -d"${DURATION}s" --latency "https://127.0.0.1:$2/")"
-    python3 - "$out" "$before_site" "$(ticks "$dir/$1.pid")" "$before_fwd" "$(ticks "$dir/forwarder.pid")" <<'EOF'
+    python3 - "$out" "$before_site" "$(ticks "$dir/$1.pid")" "$before_fwd" "$(ticks "$dir/$fwd.pid")" <<'EOF'
 import re, sys
 out = sys.argv[1]
 s0, s1, f0, f1 = map(float, sys.argv[2:6])
@@ -190,23 +198,28 @@ command -v wrk >/dev/null || { echo "forwarder.sh: needs wrk" >&2; exit 1; }
 site direct "$PORT" 0
 site behind 18501 0 proxy
 forwarder 18501 18444 proxy
+site slot unix 4 proxy
+forwarder "unix:$dir/slot.sock" 18445 proxy front
 sleep 0.5
-: > "$dir/direct.runs"; : > "$dir/behind.runs"
+: > "$dir/direct.runs"; : > "$dir/behind.runs"; : > "$dir/slot.runs"
 for round in $(seq 1 "$ROUNDS"); do
-    # Alternate the order, so that neither way always runs first.
-    if [ $((round % 2)) = 1 ]; then order="direct behind"; else order="behind direct"; fi
+    # Rotate the order, so that no way always runs first.
+    case $((round % 3)) in 1) order="direct behind slot" ;; 2) order="behind slot direct" ;; *) order="slot direct behind" ;; esac
     for way in $order; do
-        if [ "$way" = direct ]; then port="$PORT"; else port=18444; fi
-        cost_run "$way" "$port" >> "$dir/$way.runs"
+        case "$way" in
+            direct) cost_run direct "$PORT" ;;
+            behind) cost_run behind 18444 ;;
+            slot) cost_run slot 18445 front ;;
+        esac >> "$dir/$way.runs"
     done
 done
 stop_all
 echo "Nginx $(nginx -v 2>&1 | sed 's|.*/||'), $ROUNDS interleaved rounds of $DURATION s, wrk -t1 -c16 over HTTPS, $(nproc) CPUs, $(date -u +%FT%TZ)"
 echo
-python3 - "$dir/direct.runs" "$dir/behind.runs" <<'EOF'
+python3 - "$dir/direct.runs" "$dir/behind.runs" "$dir/slot.runs" <<'EOF'
 import statistics, sys
 rows = {}
-for way, path in zip(("direct", "through the forwarder"), sys.argv[1:]):
+for way, path in zip(("direct", "through the forwarder", "the proxy container's front and slot"), sys.argv[1:]):
     runs = [list(map(float, line.split())) for line in open(path) if line.strip()]
     medians = [statistics.median(column) for column in zip(*runs)]
     rows[way] = medians + [min(r[0] for r in runs), max(r[0] for r in runs)]
@@ -214,6 +227,7 @@ print("| way | median req/s (min-max) | median p99 ms | TLS Nginx CPU us/request
 print("| --- | ---: | ---: | ---: | ---: |")
 for way, (rps, p99, site, fwd, low, high) in rows.items():
     print(f"| {way} | {rps:.0f} ({low:.0f}-{high:.0f}) | {p99:.1f} | {site:.0f} | {fwd if way != 'direct' else 0:.0f} |")
-ratio = rows["through the forwarder"][0] / rows["direct"][0]
-print(f"\nthrough the forwarder / direct, median req/s: {ratio:.3f}")
+print()
+for way in ("through the forwarder", "the proxy container's front and slot"):
+    print(f"{way} / direct, median req/s: {rows[way][0] / rows['direct'][0]:.3f}")
 EOF
