@@ -304,7 +304,7 @@ export function assess(facts: StatusFacts): StatusReport {
         "",
         `Proxy ${facts.proxy.name}: ${proxyState}` +
             (window ? `; ${rate(window.requests, window.seconds)} req/s, ${pct(window.serverErrors, window.requests)} 5xx` : "") +
-            (stub ? `; ${stub.active} connections (${stub.reading} reading, ${stub.writing} writing, ${stub.waiting} idle), ${stub.requests} requests since it started` : ""),
+            (stub ? `; ${stub.active} connections (${stub.reading} reading, ${stub.writing} writing, ${stub.waiting} idle), ${stub.requests} requests since the proxy last loaded its files` : ""),
         `Certificate: ${certificate.line}`,
         `Images: app ${facts.images.app ?? "?"}; proxy ${facts.images.proxy ?? "?"}`,
         ...(models.length ? [`Models: ${models.join(", ")}`] : []),

@@ -102,7 +102,7 @@ describe("the verdict", () => {
         expect(report.text).toMatch(/^OK: 2 of 2 replicas healthy/m);
         // 30 attempts in 60 s; times 1-3 ms.
         expect(report.text).toMatch(/mlapi-dev-app-1-aaaaaaaa\s+running\s+healthy\s+0\.50\s+0\.0%\s+0\.0%\s+2\.0 ms\s+3\.0 ms\s+2 \(1 exited\)\s+aaaaaaaaaaaa/);
-        expect(report.text).toContain("3 connections (0 reading, 1 writing, 2 idle), 61 requests since it started");
+        expect(report.text).toContain("3 connections (0 reading, 1 writing, 2 idle), 61 requests since the proxy last loaded its files");
         expect(report.text).toContain("Certificate: localhost, 89 days left");
         expect(report.text).toContain("Models: decision-tree-classifier 1.0.0+1090980fbb79");
     });
