@@ -73,19 +73,25 @@ export function deployFilesDigest(configText: string, frontText: string, certPem
 }
 
 /**
- * What the proxy image's site Nginx listens on and reads, whatever feeds it
- * its replicas: a slot behind the front (see PROXY_SLOTS_DIR), whose paths
- * are relative to the slot's directory, and which believes the PROXY
- * protocol headers of the front's connections only.
+ * How a site runs as a slot behind the front (see PROXY_SLOTS_DIR): on the
+ * slot's sockets, closing kept-alive connections after a response once they
+ * are PROXY_SLOT_KEEPALIVE_SECONDS old, believing the PROXY protocol headers
+ * of the front's connections only. Its paths are relative to the slot's
+ * directory (runtimeDir "."). The tests that run slots take it from here.
  */
+export const SLOT_SITE = {
+    listenSockets: PROXY_SLOT_SOCKETS,
+    keepaliveTimeSeconds: PROXY_SLOT_KEEPALIVE_SECONDS,
+    proxyProtocol: { trustedNetworks: ["unix:"] },
+};
+
+/** What the proxy image's site Nginx listens on and reads, whatever feeds it its replicas: a slot. */
 function imageNginxInput(args: { serverNames: string[]; publicHttpsPort: number; limits: NginxLimits }) {
     return {
         serverNames: args.serverNames,
         listenHttpsPort: PROXY_HTTPS_PORT,
         listenHttpPort: PROXY_HTTP_PORT,
-        listenSockets: PROXY_SLOT_SOCKETS,
-        keepaliveTimeSeconds: PROXY_SLOT_KEEPALIVE_SECONDS,
-        proxyProtocol: { trustedNetworks: ["unix:"] },
+        ...SLOT_SITE,
         publicHttpsPort: args.publicHttpsPort,
         nginxVersion: IMAGE_NGINX_VERSION,
         limits: args.limits,

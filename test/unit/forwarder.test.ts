@@ -15,7 +15,7 @@ import { DEFAULTS } from "../../components/config";
 import { renderForwarderConfig } from "../../components/forwarderConfig";
 import { renderNginxConfig } from "../../components/nginxConfig";
 import { PROXY_SLOT_SOCKETS } from "../../components/layout";
-import { STREAM_MODULE, proxyFrontConfig, swarmForwarderConfig } from "../../components/proxyConfig";
+import { SLOT_SITE, STREAM_MODULE, proxyFrontConfig, swarmForwarderConfig } from "../../components/proxyConfig";
 import { hostNginxVersion, nginxConfigTest } from "../support/nginx";
 import { generateKey, selfSignedCert } from "../support/openssl";
 import { waitFor } from "../support/processes";
@@ -36,14 +36,14 @@ function write(name: string, text: string): string {
     return file;
 }
 
-/** The proxy task's site, as a slot runs it: on the slot's sockets, believing the front's PROXY headers. */
+/** The proxy task's site, as a slot runs it (SLOT_SITE). */
 function proxyConfig(): string {
     return renderNginxConfig({
         serverNames: ["localhost"],
         upstreams: ["127.0.0.1:28999"],
         listenHttpsPort: PORTS.proxyHttps,
         listenHttpPort: PORTS.proxyHttp,
-        listenSockets: PROXY_SLOT_SOCKETS,
+        ...SLOT_SITE,
         publicHttpsPort: PORTS.proxyHttps,
         nginxVersion: hostNginxVersion(),
         limits: { rateLimitPerSecond: 100, rateLimitBurst: 200, maxBodyKb: 64, proxyWorkers: 1 },
@@ -56,7 +56,6 @@ function proxyConfig(): string {
             accessLog: path.join(dir, "access.log"),
             errorLog: path.join(dir, "proxy-error.log"),
         },
-        proxyProtocol: { trustedNetworks: ["unix:"] },
     });
 }
 

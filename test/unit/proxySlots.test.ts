@@ -13,8 +13,8 @@ import * as path from "path";
 import { DEFAULTS } from "../../components/config";
 import { renderForwarderConfig } from "../../components/forwarderConfig";
 import { renderNginxConfig } from "../../components/nginxConfig";
-import { STREAM_MODULE } from "../../components/proxyConfig";
-import { PROXY_SLOT_KEEPALIVE_SECONDS, PROXY_SLOT_SOCKETS } from "../../components/layout";
+import { SLOT_SITE, STREAM_MODULE } from "../../components/proxyConfig";
+import { PROXY_SLOT_DRAIN_SECONDS as DRAIN_SECONDS, PROXY_SLOT_KEEPALIVE_SECONDS, PROXY_SLOT_SOCKETS } from "../../components/layout";
 import { hostNginxVersion } from "../support/nginx";
 import { generateKey, selfSignedCert } from "../support/openssl";
 import { ENGINE_CLIENTS, startPacedLoad } from "../support/pacedLoad";
@@ -22,7 +22,6 @@ import { waitFor } from "../support/processes";
 
 const SUPERVISOR = path.resolve(__dirname, "../../nginx/bin/mlapi-proxy");
 const PORTS = { https: 29443, http: 29080, operator: 29180 };
-const DRAIN_SECONDS = PROXY_SLOT_KEEPALIVE_SECONDS + 2;
 
 let dir: string;
 let slots: string;
@@ -38,9 +37,7 @@ function siteConfig(): string {
         upstreams: [`127.0.0.1:${upstreamPort}`],
         listenHttpsPort: PORTS.https,
         listenHttpPort: PORTS.http,
-        listenSockets: PROXY_SLOT_SOCKETS,
-        keepaliveTimeSeconds: PROXY_SLOT_KEEPALIVE_SECONDS,
-        proxyProtocol: { trustedNetworks: ["unix:"] },
+        ...SLOT_SITE,
         publicHttpsPort: PORTS.https,
         nginxVersion: hostNginxVersion(),
         // Far above the load: the per-client limit must not answer 429 here.
