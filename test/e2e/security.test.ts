@@ -270,10 +270,15 @@ describe("Nginx config lint (gixy-ng)", () => {
 
     beforeAll(async () => {
         dir = freshDir("gixy");
-        // The configs the harness ran (the host layout) ...
+        // The configs the harness ran (the host layout), with its random free
+        // ports renamed: gixy's hsts_header takes any `listen` holding "443"
+        // for a TLS server, so an HTTP port such as 14438 made CI fail once.
         for (const mode of MODES) {
-            variants[`host (${mode} topology)`] = topologies[mode].nginxConfigFile;
-            fs.copyFileSync(topologies[mode].nginxConfigFile, path.join(dir, `host-${mode}.conf`));
+            const topo = topologies[mode];
+            const ports = new Map([[topo.httpsPort, 8443], [topo.httpPort, 8080], ...topo.replicas.map((r, i) => [r.port, 9001 + i] as [number, number])]);
+            const file = path.join(dir, `host-${mode}.conf`);
+            fs.writeFileSync(file, topo.nginxConfig.replace(/(127\.0\.0\.1|\$host):(\d+)\b/g, (_, host, port) => `${host}:${ports.get(Number(port)) ?? port}`));
+            variants[`host (${mode} topology)`] = file;
         }
         // ... and what the proxy container receives, for 1 and 5 replicas.
         // gixy reads no file the config names (certificate, key, root), only
